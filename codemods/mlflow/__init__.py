@@ -1,0 +1,1 @@
+"""Codemods whose target library is MLflow (tracking.mlflow, registry.mlflow)."""

@@ -1,0 +1,51 @@
+"""The action registry: each action is data, declared in its own module of this package.
+
+A module here defines ``ACTION = Action(...)``; adding a module adds the action. Codemods find their
+action by id (see ``mlops_lsp.codemods``), checkers are named by dotted path and imported only by
+the benchmark's subprocesses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from ..detect import DocumentFacts
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    title: str
+    kind: Literal["inline", "translate"]
+    library: str  # the target library's top-level import name
+    frameworks: tuple[str, ...]  # frameworks (see detect.FRAMEWORKS) the action applies to
+    checker: str  # "module:function" run by the bench on a finished sandbox
+    task: str  # what the action does, in the words a prompt to a model uses
+
+    def applies_to(self, facts: DocumentFacts) -> bool:
+        """Cheap detector used when listing code actions."""
+        return facts.trains and facts.framework in self.frameworks
+
+
+@cache
+def registry() -> dict[str, Action]:
+    actions: dict[str, Action] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        action = getattr(module, "ACTION", None)
+        if isinstance(action, Action):
+            if action.id in actions:
+                raise RuntimeError(f"duplicate action id {action.id!r} in {module.__name__}")
+            actions[action.id] = action
+    return dict(sorted(actions.items()))
+
+
+def get(action_id: str) -> Action:
+    try:
+        return registry()[action_id]
+    except KeyError:
+        raise KeyError(f"unknown action {action_id!r}; known: {', '.join(registry())}") from None

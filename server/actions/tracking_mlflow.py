@@ -1,0 +1,13 @@
+from . import Action
+
+ACTION = Action(
+    id='tracking.mlflow',
+    title='MLOps: Add MLflow experiment tracking',
+    kind='inline',
+    library='mlflow',
+    frameworks=('pytorch', 'lightning', 'keras', 'sklearn'),
+    checker="mlops_lsp.bench.checkers.tracking_mlflow:check",
+    task=(
+        'Add MLflow experiment tracking: start a run around the training, log the hyperparameters as params and the losses/metrics the script computes as metrics (per step or per epoch for iterative training).'
+    ),
+)

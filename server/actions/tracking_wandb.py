@@ -1,0 +1,13 @@
+from . import Action
+
+ACTION = Action(
+    id='tracking.wandb',
+    title='MLOps: Add Weights & Biases tracking',
+    kind='inline',
+    library='wandb',
+    frameworks=('pytorch', 'lightning', 'keras', 'sklearn'),
+    checker="mlops_lsp.bench.checkers.tracking_wandb:check",
+    task=(
+        'Add Weights & Biases experiment tracking: wandb.init with a config of the hyperparameters, wandb.log of the losses/metrics where they are computed, and wandb.finish at the end.'
+    ),
+)

@@ -1,0 +1,1 @@
+"""The headless benchmark: replay actions over a dataset, run the adapted scripts, score pass@k."""

@@ -1,0 +1,624 @@
+"""Run one adapted script in a sandbox and verify it with the action's generic checker.
+
+`run_sample` is the execution half of `mlops-lsp bench`: it runs the ORIGINAL script once per case
+(the baseline, cached in `cache_dir`), then the adapted source in a fresh sandbox, and scores it
+with the common checks (below) plus the action's checker (`Action.checker`, a module of
+`mlops_lsp.bench.checkers` exposing `CHECKS` and `check(ctx)`).
+
+The sandbox: a fresh temporary directory whose `work/` subdirectory is the `{workdir}` and cwd;
+`python train.py <args>` runs in its own session and process group, in a new network namespace
+(`unshare --net`) when available, with a memory and file-size limit, a scrubbed environment
+(no inherited secrets), a time limit that kills the whole group, and the last 1 MiB of each output
+stream kept. `sandbox/sitecustomize.py` (put on PYTHONPATH) records what the checkers need. Every
+process that carries the sandbox's marker variable is killed after each run.
+
+This module never imports torch, mlflow, wandb, optuna or nncf: checkers query those in subprocesses.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import fcntl
+import hashlib
+import importlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+
+from ..actions import get as get_action
+from .dataset import Case
+
+log = logging.getLogger(__name__)
+
+SANDBOX_DIR = Path(__file__).resolve().parent / "sandbox"
+OUTPUT_CAP_BYTES = 1 << 20  # keep the last 1 MiB of stdout and of stderr
+MEMORY_LIMIT_BYTES = 8 << 30  # RLIMIT_DATA: heap, not virtual reservations (torch reserves a lot)
+FILE_SIZE_LIMIT_BYTES = 2 << 30
+PROBE_TIMEOUT = 180.0  # a checker's query subprocess (e.g. loading a registered model)
+MARKER_VAR = "MLOPS_BENCH_SANDBOX"
+BASELINE_FORMAT = 1  # bump when the cached baseline's shape or meaning changes
+
+# Incidental outputs of the tooling, not of the script: never part of "the original's outputs".
+_INCIDENTAL_PARTS = {"__pycache__", "mlruns", "mlartifacts", "wandb", "lightning_logs"}
+_INCIDENTAL_FILES = {"train.py", "mlflow.db", "optuna.db"}
+
+COMMON_CHECKS = ("parses", "no_placeholder", "runs", "library_used", "outputs_kept", "final_line_kept")
+
+
+# ----------------------------------------------------------------------------------- results
+
+
+@dataclass
+class SampleRun:
+    passed: bool
+    checks: dict[str, bool]  # check name -> passed
+    reasons: dict[str, str]  # check name -> why it failed (one line)
+    error: str | None  # one-line summary of the first failure, None if passed
+    seconds: float  # wall time of the script run
+    exit_code: int | None = None
+    timed_out: bool = False
+    stdout_tail: str = ""  # last lines of the run's output, for the report
+    stderr_tail: str = ""
+
+
+@dataclass
+class Execution:
+    """One process run in the sandbox."""
+
+    argv: list[str]
+    exit_code: int | None  # None when killed on timeout
+    timed_out: bool
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def failure(self) -> str:
+        """One line saying why the run did not finish with exit 0."""
+        if self.timed_out:
+            return f"timed out after {self.seconds:.0f} s"
+        last = _last_line(self.stderr) or _last_line(self.stdout) or "no output"
+        return f"exit code {self.exit_code}: {last[:300]}"
+
+
+@dataclass
+class Baseline:
+    """The original train.py's run, cached per case."""
+
+    exit_code: int | None
+    timed_out: bool
+    final_line: str | None  # last non-empty stdout line
+    output_files: list[str]  # paths relative to the workdir written by the script
+    seconds: float
+    failure: str | None  # why it did not run cleanly, None if it did
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+@dataclass
+class CheckContext:
+    """What a checker sees about a finished sample."""
+
+    case: Case
+    action_id: str
+    source: str  # the adapted script
+    original: str  # the case's train.py
+    sandbox: "Sandbox"
+    execution: Execution
+    baseline: Baseline
+    report: dict | None  # the sitecustomize hook's report, None if the script wrote none
+
+    @property
+    def workdir(self) -> Path:
+        return self.sandbox.workdir
+
+    @property
+    def iterative(self) -> bool:
+        """Iterative trainers must log at >= 2 steps: deep-learning frameworks or a training loop."""
+        if self.case.framework in ("pytorch", "lightning", "keras"):
+            return True
+        return bool(_TRAINING_LOOP.search(self.original))
+
+    def probe(self, module: str, *args: str, timeout: float = PROBE_TIMEOUT) -> tuple[dict | None, str]:
+        """Run `python -m mlops_lsp.bench.checkers.<module> ARGS` in the sandbox's environment.
+
+        The probe prints one JSON object as its last stdout line. Returns (that object, "") or
+        (None, one-line reason).
+        """
+        argv = [sys.executable, "-m", f"mlops_lsp.bench.checkers.{module}", *args]
+        env = self.sandbox.environment(hook=False)
+        execution = self.sandbox.execute(argv, timeout=timeout, env=env)
+        if not execution.ok:
+            return None, f"probe {module} failed: {execution.failure()}"
+        line = _last_line(execution.stdout)
+        try:
+            return json.loads(line), ""
+        except (json.JSONDecodeError, TypeError):
+            return None, f"probe {module} printed no JSON: {line[:200]!r}"
+
+
+Check = tuple[bool, str]  # (passed, reason when it did not)
+
+_TRAINING_LOOP = re.compile(r"partial_fit|warm_start\s*=\s*True|for\s+\w*(?:epoch|step|iter)\w*\s+in\b")
+
+
+# ----------------------------------------------------------------------------------- sandbox
+
+
+class _TailBuffer:
+    """Keeps the last `cap` bytes written to it (a deque of chunks), counting what it dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.size = 0
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.size += len(data)
+        while self.size - len(self.chunks[0]) >= self.cap:
+            dropped = self.chunks.popleft()
+            self.size -= len(dropped)
+            self.dropped += len(dropped)
+
+    def text(self) -> str:
+        data = b"".join(self.chunks)
+        if len(data) > self.cap:
+            self.dropped += len(data) - self.cap
+            data = data[-self.cap :]
+        text = data.decode("utf-8", errors="replace")
+        if self.dropped:
+            return f"[... {self.dropped} bytes of output dropped ...]\n{text}"
+        return text
+
+
+def _drain(stream, buffer: _TailBuffer) -> None:
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        buffer.feed(chunk)
+    stream.close()
+
+
+_warned_no_unshare = False
+
+
+def _network_prefix() -> list[str]:
+    """`unshare --net --` when this process may create a network namespace, else nothing (warned)."""
+    global _warned_no_unshare
+    unshare = shutil.which("unshare")
+    if unshare and _can_unshare(unshare):
+        return [unshare, "--net", "--"]
+    if not _warned_no_unshare:
+        log.warning("sandbox: `unshare --net` is not available; samples run WITH network access")
+        _warned_no_unshare = True
+    return []
+
+
+_unshare_ok: dict[str, bool] = {}
+
+
+def _can_unshare(unshare: str) -> bool:
+    if unshare not in _unshare_ok:
+        try:
+            result = subprocess.run([unshare, "--net", "--", "true"], capture_output=True, timeout=20)
+            _unshare_ok[unshare] = result.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _unshare_ok[unshare] = False
+    return _unshare_ok[unshare]
+
+
+class Sandbox:
+    """A fresh temporary directory: `work/` (cwd, `{workdir}`), `home/`, `tmp/`, `hook/` (the report)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="mlops-bench-")).resolve()
+        self.workdir = self.root / "work"
+        self.home = self.root / "home"
+        self.tmp = self.root / "tmp"
+        self.report_path = self.root / "hook" / "report.json"
+        for directory in (self.workdir, self.home, self.tmp, self.report_path.parent):
+            directory.mkdir()
+        (self.home / ".gitconfig").write_text(
+            "[user]\n\tname = mlops-bench\n\temail = bench@mlops-lsp.invalid\n"
+            "[init]\n\tdefaultBranch = main\n[safe]\n\tdirectory = *\n",
+            encoding="utf-8",
+        )
+        self.keep = keep or os.environ.get("MLOPS_BENCH_KEEP_SANDBOX") == "1"
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        _kill_marked_processes(self.marker)
+        if self.keep:
+            log.warning("sandbox kept at %s", self.root)
+            return
+        shutil.rmtree(self.root, onerror=_log_rmtree_error)
+
+    @property
+    def marker(self) -> str:
+        return str(self.root)
+
+    def environment(self, *, hook: bool = True) -> dict[str, str]:
+        """The scrubbed environment: nothing is inherited but PATH's venv and the locale."""
+        venv = Path(sys.prefix)
+        path = os.pathsep.join([str(venv / "bin"), "/usr/local/bin", "/usr/bin", "/bin"])
+        work = str(self.workdir)
+        env = {
+            "PATH": path,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "VIRTUAL_ENV": str(venv),
+            "HOME": str(self.home),
+            "TMPDIR": str(self.tmp),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
+            "WANDB_MODE": "offline",
+            "WANDB_DIR": work,
+            "WANDB_SILENT": "true",
+            "WANDB_DISABLE_CODE": "true",
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_STUDIO_OFFLINE": "1",
+            "DVC_SITE_CACHE_DIR": str(self.root / "dvc-site"),
+            "DVC_GLOBAL_CONFIG_DIR": str(self.home / ".config" / "dvc"),
+            "DVC_SYSTEM_CONFIG_DIR": str(self.root / "dvc-system"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "KERAS_BACKEND": "torch",
+            "MLOPS_BENCH_OPTUNA_STORAGE": f"sqlite:///{work}/optuna.db",
+            MARKER_VAR: self.marker,
+        }
+        if hook:
+            env["PYTHONPATH"] = str(SANDBOX_DIR)
+            env["MLOPS_BENCH_REPORT"] = str(self.report_path)
+        return env
+
+    def execute(self, argv: list[str], *, timeout: float, env: dict[str, str]) -> Execution:
+        """Run argv in the workdir, own session, no network, limits; kill its group on timeout."""
+        launcher = [sys.executable, "-S", "-E", str(SANDBOX_DIR / "launch.py"),
+                    str(MEMORY_LIMIT_BYTES), str(FILE_SIZE_LIMIT_BYTES), "--"]
+        full = _network_prefix() + launcher + argv
+        out, err = _TailBuffer(OUTPUT_CAP_BYTES), _TailBuffer(OUTPUT_CAP_BYTES)
+        start = time.monotonic()
+        process = subprocess.Popen(
+            full, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+        readers = [threading.Thread(target=_drain, args=(process.stdout, out), daemon=True),
+                   threading.Thread(target=_drain, args=(process.stderr, err), daemon=True)]
+        for reader in readers:
+            reader.start()
+        timed_out = False
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        seconds = time.monotonic() - start
+        _kill_group(process.pid)
+        _kill_marked_processes(self.marker)
+        process.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+        return Execution(
+            argv=argv, exit_code=None if timed_out else process.returncode, timed_out=timed_out,
+            stdout=out.text(), stderr=err.text(), seconds=seconds,
+        )
+
+    def run_case(self, case: Case, source: str) -> tuple[Execution | None, Execution]:
+        """Copy source as train.py, run the case's setup commands, then the script.
+
+        Returns (the first failing setup command's execution or None, the script's execution).
+        The script does not run when a setup command fails; its execution then repeats that failure.
+        """
+        (self.workdir / "train.py").write_text(source, encoding="utf-8")
+        plain_env = self.environment(hook=False)
+        for command in case.setup:
+            setup = self.execute(["/bin/sh", "-c", case.expand(command, self.workdir)],
+                                 timeout=case.timeout, env=plain_env)
+            if not setup.ok:
+                return setup, setup
+        args = [case.expand(arg, self.workdir) for arg in case.args]
+        script = self.execute([sys.executable, "train.py", *args], timeout=case.timeout, env=self.environment())
+        return None, script
+
+    def read_report(self) -> dict | None:
+        try:
+            return json.loads(self.report_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("sandbox %s: unreadable hook report: %s", self.root, exc)
+            return None
+
+    def files(self) -> set[str]:
+        """Files under the workdir (relative, '/'-separated), without tooling and hidden directories."""
+        found: set[str] = set()
+        for path in self.workdir.rglob("*"):
+            relative = path.relative_to(self.workdir)
+            parts = relative.parts
+            if any(p.startswith(".") or p in _INCIDENTAL_PARTS for p in parts[:-1]) or parts[-1].startswith("."):
+                continue
+            if len(parts) == 1 and parts[0] in _INCIDENTAL_FILES:
+                continue
+            if path.is_file():
+                found.add(relative.as_posix())
+        return found
+
+
+def _log_rmtree_error(function, path, exc_info) -> None:
+    log.warning("sandbox cleanup: %s(%s) failed: %s", getattr(function, "__name__", function), path, exc_info[1])
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:
+        log.warning("sandbox: cannot kill process group %d: %s", pgid, exc)
+
+
+def _kill_marked_processes(marker: str) -> None:
+    """Kill every process whose environment carries this sandbox's marker (escaped daemons too)."""
+    needle = f"{MARKER_VAR}={marker}\0".encode()
+    own = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if needle in environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            except PermissionError as exc:
+                log.warning("sandbox: cannot kill leftover process %s: %s", entry.name, exc)
+
+
+# ----------------------------------------------------------------------------------- baseline
+
+
+def _case_key(case: Case) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{BASELINE_FORMAT}\0".encode())
+    digest.update(case.script.read_bytes())
+    digest.update(json.dumps([case.args, case.setup, case.timeout]).encode())
+    return f"{case.id}-{digest.hexdigest()[:16]}"
+
+
+def baseline(case: Case, cache_dir: Path) -> Baseline:
+    """The original script's run, computed once per case content; safe across worker processes."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = _case_key(case)
+    path = cache_dir / f"{key}.json"
+    with open(cache_dir / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs it, the others wait and read it
+        try:
+            if path.is_file():
+                try:
+                    return Baseline(**json.loads(path.read_text(encoding="utf-8")))
+                except (json.JSONDecodeError, TypeError) as exc:
+                    log.warning("baseline cache %s unreadable (%s); recomputing", path, exc)
+            result = _run_baseline(case)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+            return result
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_baseline(case: Case) -> Baseline:
+    with Sandbox() as sandbox:
+        (sandbox.workdir / "train.py").write_text(case.script.read_text(encoding="utf-8"), encoding="utf-8")
+        plain_env = sandbox.environment(hook=False)
+        for command in case.setup:
+            setup = sandbox.execute(["/bin/sh", "-c", case.expand(command, sandbox.workdir)],
+                                    timeout=case.timeout, env=plain_env)
+            if not setup.ok:
+                return Baseline(setup.exit_code, setup.timed_out, None, [], 0.0,
+                                f"setup command {command!r} failed: {setup.failure()}")
+        before = sandbox.files()
+        args = [case.expand(arg, sandbox.workdir) for arg in case.args]
+        run = sandbox.execute([sys.executable, "train.py", *args], timeout=case.timeout, env=sandbox.environment())
+        outputs = sorted(sandbox.files() - before)
+        return Baseline(
+            exit_code=run.exit_code, timed_out=run.timed_out, final_line=_last_line(run.stdout) or None,
+            output_files=outputs, seconds=run.seconds, failure=None if run.ok else run.failure(),
+        )
+
+
+# ----------------------------------------------------------------------------------- common checks
+
+_PLACEHOLDERS = [
+    re.compile(r"\.\.\.\s*\(?\s*(?:the\s+)?(?:rest|remaining|existing|other|same|previous|unchanged)\b", re.I),
+    re.compile(r"#.*\b(?:rest|remainder)\s+of\s+(?:the\s+)?(?:code|script|file|training|function|implementation)", re.I),
+    re.compile(r"#.*\b(?:existing|original|previous|unchanged)\s+(?:code|training|logic|implementation)\b", re.I),
+    re.compile(r"#\s*(?:TODO|FIXME)\b[:\s]*(?:implement|add|fill)", re.I),
+    re.compile(r"\bpass\s*#\s*(?:your|implement|todo|add|fill)", re.I),
+    re.compile(r"^\s*#\s*\.\.\.\s*$", re.M),
+    re.compile(r"raise\s+NotImplementedError", re.I),
+]
+
+
+def _placeholder_count(source: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pattern in _PLACEHOLDERS:
+        n = len(pattern.findall(source))
+        if n:
+            counts[pattern.pattern] = n
+    try:  # a bare `...` statement (an elided body)
+        n = sum(1 for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node.value.value is Ellipsis)
+    except SyntaxError:
+        n = 0
+    if n:
+        counts["..."] = n
+    return counts
+
+
+def check_no_placeholder(source: str, original: str) -> Check:
+    """Placeholders beyond those the original already had."""
+    new, old = _placeholder_count(source), _placeholder_count(original)
+    extra = [p for p, n in new.items() if n > old.get(p, 0)]
+    if not extra:
+        return True, ""
+    example = next((m.group(0) for p in _PLACEHOLDERS if p.pattern in extra for m in [p.search(source)] if m), "...")
+    return False, f"lazy placeholder: {example.strip()[:80]!r}"
+
+
+_NUMBER = r"[-+]?(?:nan|inf|(?:\d[\d_,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_NUMBER_RE = re.compile(_NUMBER, re.I)
+
+
+def final_line_pattern(line: str) -> re.Pattern[str]:
+    """The baseline's final line as a pattern: its text exactly (whitespace runs free), any numbers."""
+    pieces = _NUMBER_RE.split(line.strip())
+    escaped = [re.sub(r"(?:\\\s)+|\s+", r"\\s+", re.escape(p)) for p in pieces]
+    return re.compile(_NUMBER.join(escaped), re.I)
+
+
+def check_final_line(stdout: str, base: Baseline) -> Check:
+    if not base.ok:
+        return False, f"the original script itself fails: {base.failure}"
+    if not base.final_line:
+        return True, ""  # the original prints nothing to compare with
+    pattern = final_line_pattern(base.final_line)
+    if any(pattern.fullmatch(line.strip()) for line in stdout.splitlines()):
+        return True, ""
+    return False, f"the original's final line {base.final_line[:120]!r} (numbers free) is not printed"
+
+
+def check_outputs(sandbox: Sandbox, base: Baseline) -> Check:
+    if not base.ok:
+        return False, f"the original script itself fails: {base.failure}"
+    missing = [f for f in base.output_files if not (sandbox.workdir / f).is_file()]
+    if missing:
+        return False, f"{len(missing)} of the original's output files missing: {', '.join(missing[:5])}"
+    return True, ""
+
+
+def check_library_used(report: dict | None, modules: tuple[str, ...]) -> Check:
+    if report is None:
+        return False, "no run-time report (the script did not exit normally)"
+    imported = set(report.get("modules", []))
+    commands = " ".join(report.get("commands", []))
+    for module in modules:
+        if module in imported:
+            return True, ""
+        top = module.split(".")[0]
+        if "." not in module and re.search(rf"(?:^|[\s/]){re.escape(top)}(?:\s|$)", commands):
+            return True, ""  # e.g. the dvc CLI started with subprocess
+    return False, f"{' or '.join(modules)} never imported at run time"
+
+
+# ----------------------------------------------------------------------------------- run_sample
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def load_checker(action_id: str) -> ModuleType:
+    spec = get_action(action_id).checker
+    module_name, _, function = spec.partition(":")
+    module = importlib.import_module(module_name)
+    if function != "check" or not hasattr(module, "check"):
+        raise RuntimeError(f"checker {spec!r} of {action_id}: expected a module with check(ctx)")
+    return module
+
+
+def library_modules(action_id: str, checker: ModuleType) -> tuple[str, ...]:
+    """The modules whose import proves the target library is used (a checker may narrow it)."""
+    return tuple(getattr(checker, "LIBRARY_MODULES", (get_action(action_id).library,)))
+
+
+def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path) -> SampleRun:
+    """Run `source` (an adaptation of case.script for action_id) in a sandbox and check it."""
+    checker = load_checker(action_id)
+    names = list(COMMON_CHECKS) + list(checker.CHECKS)
+    original = case.script.read_text(encoding="utf-8")
+    results: dict[str, Check] = {}
+    try:
+        ast.parse(source)
+        results["parses"] = (True, "")
+    except SyntaxError as exc:
+        results["parses"] = (False, f"syntax error line {exc.lineno}: {exc.msg}")
+        return _finish(names, results, seconds=0.0, skipped="the adapted file does not parse")
+    results["no_placeholder"] = check_no_placeholder(source, original)
+    base = baseline(case, cache_dir)
+    with Sandbox() as sandbox:
+        setup_failure, execution = sandbox.run_case(case, source)
+        report = sandbox.read_report()
+        if setup_failure is not None:
+            results["runs"] = (False, f"setup command failed: {setup_failure.failure()}")
+        else:
+            results["runs"] = (execution.ok, "" if execution.ok else execution.failure())
+        results["library_used"] = check_library_used(report, library_modules(action_id, checker))
+        results["outputs_kept"] = check_outputs(sandbox, base)
+        results["final_line_kept"] = check_final_line(execution.stdout, base)
+        if report and report.get("errors"):
+            log.warning("sandbox hook errors in %s/%s: %s", case.id, action_id, "; ".join(report["errors"])[:500])
+        if execution.ok and setup_failure is None:
+            ctx = CheckContext(case=case, action_id=action_id, source=source, original=original, sandbox=sandbox,
+                               execution=execution, baseline=base, report=report)
+            try:
+                results.update(checker.check(ctx))
+            except Exception as exc:  # a checker bug must show up as a failed check, with its cause
+                log.exception("checker for %s crashed on %s", action_id, case.id)
+                results["checker"] = (False, f"checker crashed: {type(exc).__name__}: {exc}")
+            skipped = None
+        else:
+            skipped = "the script did not finish with exit 0"
+        sample = _finish(names, results, seconds=execution.seconds, skipped=skipped)
+        sample.exit_code, sample.timed_out = execution.exit_code, execution.timed_out
+        sample.stdout_tail, sample.stderr_tail = _tail(execution.stdout), _tail(execution.stderr)
+        return sample
+
+
+def _finish(names: list[str], results: dict[str, Check], *, seconds: float, skipped: str | None) -> SampleRun:
+    for name in names:
+        results.setdefault(name, (False, f"not checked: {skipped}" if skipped else "not checked"))
+    ordered = {name: results[name] for name in names} | {k: v for k, v in results.items() if k not in names}
+    checks = {name: ok for name, (ok, _) in ordered.items()}
+    reasons = {name: reason.splitlines()[0] if reason else "failed" for name, (ok, reason) in ordered.items() if not ok}
+    first = next((f"{name}: {reasons[name]}" for name, ok in checks.items() if not ok), None)
+    return SampleRun(passed=first is None, checks=checks, reasons=reasons, error=first, seconds=seconds)
+
+
+__all__ = ["Baseline", "CheckContext", "Execution", "Sandbox", "SampleRun", "baseline", "run_sample"]

@@ -1,0 +1,120 @@
+"""Minimal text edits between two versions of a document, in LSP coordinates.
+
+Lines are split on the LSP line terminators only (\\n, \\r\\n, \\r); characters are counted in UTF-16
+code units, the LSP default. Each changed hunk of lines becomes one edit, trimmed to the characters
+that really differ, so line endings and untouched text are never rewritten.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from dataclasses import dataclass
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int
+    character: int  # UTF-16 code units
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    start: Position
+    end: Position
+    new_text: str
+
+
+def split_lines(text: str) -> list[str]:
+    return _LINE.findall(text)
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class _Index:
+    """Offset <-> position conversion for one text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = split_lines(text)
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+
+    def position(self, offset: int) -> Position:
+        if offset >= len(self.text):
+            if not self.lines or self.lines[-1].endswith(("\n", "\r")):
+                return Position(len(self.lines), 0)
+            return Position(len(self.lines) - 1, _utf16_len(self.lines[-1]))
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return Position(line, _utf16_len(self.text[self.starts[line] : offset]))
+
+    def offset(self, position: Position) -> int:
+        if position.line >= len(self.lines):
+            return len(self.text)
+        line = self.lines[position.line]
+        content = line.rstrip("\r\n")
+        units = 0
+        for i, ch in enumerate(content):
+            if units >= position.character:
+                return self.starts[position.line] + i
+            units += 2 if ord(ch) > 0xFFFF else 1
+        return self.starts[position.line] + len(content)
+
+
+def _trim(old: str, new: str) -> tuple[int, int]:
+    """Lengths of the common prefix and suffix of old/new; a cut never falls inside a \r\n pair."""
+    limit = min(len(old), len(new))
+    prefix = 0
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    if old[prefix - 1 : prefix + 1] == "\r\n":
+        prefix -= 1
+    suffix = 0
+    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    cut = len(old) - suffix
+    if suffix and old[cut - 1 : cut + 1] == "\r\n":
+        suffix -= 1
+    return prefix, suffix
+
+
+def minimal_edits(old: str, new: str) -> list[TextEdit]:
+    """Edits that turn ``old`` into ``new``, ordered by position, non-overlapping."""
+    if old == new:
+        return []
+    index = _Index(old)
+    a, b = index.lines, split_lines(new)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    edits: list[TextEdit] = []
+    b_starts = [0]
+    for line in b:
+        b_starts.append(b_starts[-1] + len(line))
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        start, end = index.starts[i1], index.starts[i2]
+        old_text, new_text = old[start:end], new[b_starts[j1] : b_starts[j2]]
+        prefix, suffix = _trim(old_text, new_text)
+        edits.append(
+            TextEdit(
+                start=index.position(start + prefix),
+                end=index.position(end - suffix),
+                new_text=new_text[prefix : len(new_text) - suffix],
+            )
+        )
+    return edits
+
+
+def apply_edits(text: str, edits: list[TextEdit]) -> str:
+    """Apply non-overlapping edits (any order), as an LSP client does."""
+    index = _Index(text)
+    spans = sorted(((index.offset(e.start), index.offset(e.end), e.new_text) for e in edits), reverse=True)
+    for start, end, new_text in spans:
+        text = text[:start] + new_text + text[end:]
+    return text
