@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import ClassVar
 
-from libcst.codemod import Codemod, VisitorBasedCodemodCommand
+import libcst as cst
+import libcst.matchers as m
+from libcst.codemod import Codemod, CodemodCommand
+from libcst.codemod.visitors import AddImportsVisitor
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,41 @@ class Decline:
     reason: str
 
 
-class ActionCodemod(VisitorBasedCodemodCommand):
+class ActionCodemod(CodemodCommand):
+    """Base of the action codemods: implement ``transform_module_impl``; schedule imports with
+    ``AddImportsVisitor.add_needed_import(self.context, ...)``.
+
+    Codemods here declare no libcst metadata, so the tree is not wrapped (wrapping deep-copies
+    it), and the scheduled imports are added by ``AddImportsVisitor`` run on the module's leading
+    statements only: the cost stays proportional to what changes, not to the file's length.
+    """
+
     ACTION: ClassVar[str]
     FRAMEWORKS: ClassVar[tuple[str, ...]]
     EXAMPLES: ClassVar[list[Example]] = []
     DECLINES: ClassVar[list[Decline]] = []
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        tree = self.transform_module_impl(tree)
+        if not self.context.scratch.get(AddImportsVisitor.CONTEXT_KEY):
+            return tree
+        header_length = _header_length(tree)
+        header = tree.with_changes(body=tree.body[:header_length])
+        header = AddImportsVisitor(self.context).transform_module(header)
+        return tree.with_changes(body=[*header.body, *tree.body[header_length:]])
+
+
+def _header_length(tree: cst.Module) -> int:
+    """Number of leading statements up to and including the last top-level import."""
+    last = 0
+    for index, statement in enumerate(tree.body):
+        if isinstance(statement, cst.SimpleStatementLine) and any(
+            isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+        ):
+            last = index + 1
+    if last == 0 and tree.body and m.matches(tree.body[0], m.SimpleStatementLine(body=[m.Expr(m.SimpleString())])):
+        last = 1  # keep the module docstring first
+    return last
 
 
 @cache

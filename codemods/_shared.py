@@ -1,43 +1,108 @@
-"""Helpers shared by the codemods: finding training calls and wrapping the code that trains."""
+"""Helpers shared by the codemods: finding training calls and wrapping the code that trains.
+
+Speed matters here (a resolve should answer in well under a second on long files), so the
+helpers avoid libcst's scope and parent metadata, which cost several whole-tree passes: one
+visitor pass records every call with its path from the module, and names are resolved to their
+qualified form through the module's import table.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod import SkipFile
-from libcst.metadata import ParentNodeProvider, QualifiedNameProvider
+from libcst.helpers import get_full_name_for_node
 
 
-def iter_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node below ``node``, in source order."""
-    stack = [node]
+@dataclass(frozen=True)
+class Imports:
+    """Module-level import table: local name -> qualified name ("np" -> "numpy")."""
+
+    names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tree: cst.Module) -> Imports:
+        names: dict[str, str] = {}
+        for statement in _top_level_statements(tree):
+            for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+                if isinstance(small, cst.Import):
+                    for alias in small.names:
+                        full = get_full_name_for_node(alias.name) or ""
+                        if alias.asname:
+                            names[get_full_name_for_node(alias.asname.name) or full] = full
+                        else:
+                            names[full.split(".")[0]] = full.split(".")[0]
+                elif isinstance(small, cst.ImportFrom) and small.module and not small.relative:
+                    module = get_full_name_for_node(small.module) or ""
+                    if isinstance(small.names, cst.ImportStar):
+                        continue
+                    for alias in small.names:
+                        name = get_full_name_for_node(alias.name) or ""
+                        local = get_full_name_for_node(alias.asname.name) if alias.asname else name
+                        names[local or name] = f"{module}.{name}"
+        return cls(names)
+
+    def qualified(self, node: cst.CSTNode) -> str | None:
+        """``skm.accuracy_score`` -> ``sklearn.metrics.accuracy_score`` (None if not imported)."""
+        dotted = get_full_name_for_node(node)
+        if not dotted:
+            return None
+        head, _, rest = dotted.partition(".")
+        if head not in self.names:
+            return None
+        return f"{self.names[head]}.{rest}" if rest else self.names[head]
+
+    def uses(self, library: str) -> bool:
+        return any(q == library or q.startswith(library + ".") for q in self.names.values())
+
+
+def _top_level_statements(tree: cst.Module):
+    """Module statements, including those under ``if``/``try`` at module level (guarded imports)."""
+    stack = list(reversed(tree.body))
     while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
+        statement = stack.pop()
+        yield statement
+        if isinstance(statement, (cst.If, cst.Try)) and isinstance(statement.body, cst.IndentedBlock):
+            stack.extend(reversed(statement.body.body))
 
 
-def qualified_names(codemod, node: cst.CSTNode) -> set[str]:
-    return {q.name for q in codemod.get_metadata(QualifiedNameProvider, node, set())}
+@dataclass(frozen=True)
+class Site:
+    """A call and the chain of nodes from the module down to it."""
+
+    call: cst.Call
+    path: tuple[cst.CSTNode, ...]
 
 
-def uses_library(codemod, tree: cst.Module, library: str) -> bool:
-    """True when some call in ``tree`` resolves to ``library`` (e.g. "mlflow")."""
-    for node in iter_nodes(tree):
-        if isinstance(node, cst.Call):
-            for name in qualified_names(codemod, node.func):
-                if name == library or name.startswith(library + "."):
-                    return True
-    return False
+class _CallCollector(cst.CSTVisitor):
+    def __init__(self, wanted: Callable[[cst.Call], bool]) -> None:
+        self.wanted = wanted
+        self.stack: list[cst.CSTNode] = []
+        self.sites: list[Site] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        if isinstance(node, cst.Call) and self.wanted(node):
+            self.sites.append(Site(node, tuple(self.stack)))
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
 
 
-def method_calls(tree: cst.Module, methods: Sequence[str]) -> list[cst.Call]:
-    """Calls ``<anything>.<method>(...)`` for the given method names, in source order."""
+def find_calls(tree: cst.Module, wanted: Callable[[cst.Call], bool]) -> list[Site]:
+    """Every call for which ``wanted`` holds, in source order, with its path (one pass)."""
+    collector = _CallCollector(wanted)
+    tree.visit(collector)
+    return collector.sites
+
+
+def method_call(*methods: str) -> Callable[[cst.Call], bool]:
     matcher = m.Call(func=m.Attribute(attr=m.OneOf(*(m.Name(n) for n in methods))))
-    return [node for node in iter_nodes(tree) if isinstance(node, cst.Call) and m.matches(node, matcher)]
+    return lambda call: m.matches(call, matcher)
 
 
 def _is_main_guard(node: cst.CSTNode) -> bool:
@@ -54,56 +119,59 @@ def _is_main_guard(node: cst.CSTNode) -> bool:
 
 @dataclass(frozen=True)
 class Region:
-    """A run of statements ``owner.body[index:]`` in one scope, where tracking begins."""
+    """A run of statements ``owner.body[index:]`` in one scope, where the new code begins."""
 
     owner: cst.Module | cst.IndentedBlock
     index: int
     function: cst.FunctionDef | None  # the function whose body this is, if any
+    path: tuple[cst.CSTNode, ...]  # module .. owner
 
 
-def region_of(codemod, node: cst.CSTNode) -> Region:
-    """The scope statement list holding ``node``: its function's body, the body of a module-level
+def region_of(site: Site) -> Region:
+    """The scope statement list holding the call: its function's body, the body of a module-level
     ``if __name__ == "__main__":``, or the module; and the index of the statement holding it."""
-    child = node
-    parent = codemod.get_metadata(ParentNodeProvider, child)
-    while True:
-        if isinstance(parent, cst.Module):
-            return Region(parent, parent.body.index(child), None)
-        if isinstance(parent, cst.IndentedBlock):
-            owner = codemod.get_metadata(ParentNodeProvider, parent)
-            if isinstance(owner, cst.FunctionDef):
-                return Region(parent, list(parent.body).index(child), owner)
-            if _is_main_guard(owner) and isinstance(codemod.get_metadata(ParentNodeProvider, owner), cst.Module):
-                return Region(parent, list(parent.body).index(child), None)
-        if isinstance(parent, cst.SimpleStatementSuite) and isinstance(
-            codemod.get_metadata(ParentNodeProvider, parent), cst.FunctionDef
-        ):
-            raise SkipFile("the training call is in a one-line function body")
-        if isinstance(parent, cst.Lambda):
+    path = site.path
+    for depth in range(len(path) - 2, -1, -1):
+        node, child = path[depth], path[depth + 1]
+        if isinstance(node, cst.Lambda):
             raise SkipFile("the training call is inside a lambda")
-        child, parent = parent, codemod.get_metadata(ParentNodeProvider, parent)
+        if isinstance(node, cst.FunctionDef) and child is node.body:
+            if not isinstance(node.body, cst.IndentedBlock):
+                raise SkipFile("the training call is in a one-line function body")
+            return Region(node.body, list(node.body.body).index(path[depth + 2]), node, path[: depth + 2])
+        if isinstance(node, cst.Module):
+            if _is_main_guard(child) and len(path) > depth + 3 and path[depth + 2] is child.body:
+                block = child.body
+                return Region(block, list(block.body).index(path[depth + 3]), None, path[: depth + 3])
+            return Region(node, list(node.body).index(child), None, path[: depth + 1])
+    raise SkipFile("could not place the training call in a scope")
 
-
-def assigned_names(statements: Sequence[cst.CSTNode], value: Callable[[cst.BaseExpression], bool]) -> list[str]:
-    """Names bound by ``name = <value>`` among (and below) ``statements`` whose value matches."""
-    names = []
-    for statement in statements:
-        for node in iter_nodes(statement):
-            if isinstance(node, cst.Assign) and value(node.value):
-                for target in node.targets:
-                    if isinstance(target.target, cst.Name):
-                        names.append(target.target.value)
-    return names
 
 
 def parameters(function: cst.FunctionDef) -> set[str]:
     params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    return {p.name.value for p in every}
+    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
 
 
-def parse_statement(code: str) -> cst.BaseStatement:
-    return cst.parse_statement(code)
+class _ReplaceOnPath(cst.CSTTransformer):
+    """Replace one node, descending only along the known path to it (not the whole tree)."""
+
+    def __init__(self, path: Sequence[cst.CSTNode], old: cst.CSTNode, new: cst.CSTNode) -> None:
+        super().__init__()
+        self.on_path = {id(node) for node in path}
+        self.old, self.new = old, new
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return id(node) in self.on_path and node is not self.old
+
+    def on_leave(self, original_node, updated_node):
+        return self.new if original_node is self.old else updated_node
+
+
+def replace_node(tree: cst.Module, path: Sequence[cst.CSTNode], old: cst.CSTNode, new: cst.CSTNode) -> cst.Module:
+    if old is tree:
+        return new
+    return tree.visit(_ReplaceOnPath(path, old, new))
 
 
 def wrap_in_with(
@@ -126,14 +194,10 @@ def wrap_in_with(
         tail = list(cst.IndentedBlock(body=tail).visit(tail_transformer).body)
     leading = tail[0].leading_lines
     tail[0] = tail[0].with_changes(leading_lines=())
-    new_before = [parse_statement(code) for code in before]
-    with_statement = parse_statement(f"with {with_item}:\n    pass\n")
+    with_statement = cst.parse_statement(f"with {with_item}:\n    pass\n")
     assert isinstance(with_statement, cst.With)
-    inner = [parse_statement(code) for code in first] + tail
+    inner = [cst.parse_statement(code) for code in first] + tail
     with_statement = with_statement.with_changes(body=with_statement.body.with_changes(body=inner))
-    new_stmts = [*new_before, with_statement]
-    new_stmts[0] = new_stmts[0].with_changes(leading_lines=leading)
-    new_owner = region.owner.with_changes(body=[*head, *new_stmts])
-    if isinstance(region.owner, cst.Module):
-        return new_owner
-    return tree.deep_replace(region.owner, new_owner)
+    new_statements = [*(cst.parse_statement(code) for code in before), with_statement]
+    new_statements[0] = new_statements[0].with_changes(leading_lines=leading)
+    return replace_node(tree, region.path, region.owner, region.owner.with_changes(body=[*head, *new_statements]))

@@ -52,7 +52,8 @@ LIBRARIES: dict[str, LibrarySpec] = {
                          r"|async_logging"]},
             {"module": "mlflow.tracking", "members": ["MlflowClient"],
              "exclude_methods": [r"trace|span|prompt|assessment|logged_model|webhook|scorer|label|dataset|gateway"
-                                 r"|secret|budget|_labeling|judge|evaluation|online"]},
+                                 r"|secret|budget|_labeling|judge|evaluation|online|mcp|workspace|log_stream"
+                                 r"|log_figure|log_image|log_table|load_table|log_outputs|log_inputs"]},
             {"module": "mlflow.pytorch", "members": ["log_model", "save_model", "load_model", "autolog",
                                                      "get_default_pip_requirements", "get_default_conda_env"]},
             {"module": "mlflow.sklearn", "members": ["log_model", "save_model", "load_model", "autolog"]},
@@ -79,7 +80,8 @@ LIBRARIES: dict[str, LibrarySpec] = {
             {"module": "wandb", "members": "__all__", "class_members": False,
              "exclude": [r"^(Api|Graph|Plotly|Video|Audio|Molecule|Object3D|box3d|EvalTable|JoinedTable|Classes"
                          r"|Histogram|Html|sweep|controller|agent|plot|visualize|plot_table)$"]},
-            {"module": "wandb.sdk.wandb_run", "members": ["Run"],
+            {"module": "wandb", "members": ["Settings", "Artifact"], "module_doc": False, "class_members": False},
+            {"module": "wandb.sdk.wandb_run", "members": ["Run"], "module_doc": False,
              "exclude_methods": [r"^(plot_table|use_model|link_model|link_artifact|mark_preempting|alert"
                                  r"|display|to_html|upsert_artifact|finish_artifact|log_code|unwatch|restore|status)$"]},
             {"module": "wandb.sdk.wandb_settings", "members": ["Settings"], "class_members": False,
@@ -98,8 +100,12 @@ LIBRARIES: dict[str, LibrarySpec] = {
             {"module": "optuna", "members": "__all__", "class_members": False},
             {"module": "optuna.study", "members": ["Study", "StudyDirection", "create_study", "load_study",
                                                    "delete_study", "get_all_study_summaries", "copy_study"]},
-            {"module": "optuna.trial", "members": ["Trial", "FrozenTrial", "TrialState", "FixedTrial",
-                                                   "create_trial"]},
+            {"module": "optuna.trial", "members": ["Trial"]},
+            # FrozenTrial/FixedTrial repeat Trial's suggest_* API: keep only what is their own.
+            {"module": "optuna.trial", "members": ["FrozenTrial", "TrialState", "FixedTrial", "create_trial"],
+             "module_doc": False,
+             "exclude_methods": [r"^(suggest_|report|should_prune|set_user_attr|set_constraint|constraints"
+                                 r"|distributions|datetime_start|user_attrs|system_attrs)"]},
             {"module": "optuna.samplers", "members": ["TPESampler", "RandomSampler", "GridSampler",
                                                       "CmaEsSampler", "NSGAIISampler", "BaseSampler"],
              "class_members": False},
@@ -129,11 +135,13 @@ LIBRARIES: dict[str, LibrarySpec] = {
             {"module": "nncf.torch", "members": ["wrap_model", "is_wrapped_model", "get_config",
                                                  "load_from_config", "disable_tracing", "strip"],
              "module_doc": False},
+            # get_pruning_ratio is the schedulers' internal hook: only step/current_ratio are for users.
             {"module": "nncf.torch.function_hook.pruning.magnitude.schedulers",
              "members": ["MultiStepMagnitudePruningScheduler", "ExponentialMagnitudePruningScheduler"],
-             "inherited": True},
+             "inherited": True, "methods": ["step", "current_ratio"]},
             {"module": "nncf.torch.function_hook.pruning.rb.schedulers",
-             "members": ["MultiStepRBPruningScheduler", "ExponentialRBPruningScheduler"], "inherited": True},
+             "members": ["MultiStepRBPruningScheduler", "ExponentialRBPruningScheduler"], "inherited": True,
+             "methods": ["step", "current_ratio"]},
             {"module": "nncf.torch.function_hook.pruning.rb.losses", "members": ["RBLoss"]},
         ),
         env={"KERAS_BACKEND": "torch"},

@@ -7,6 +7,8 @@ input: every problem becomes a Result with a one-line message.
 from __future__ import annotations
 
 import logging
+
+import libcst
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,9 +44,9 @@ def _engines(strategy: str) -> list[str]:
     return {"codemod": ["codemod"], "llm": ["llm"], "auto": ["codemod", "llm"]}[strategy]
 
 
-def _run_engine(name: str, source: str, action, facts, options: Options) -> Outcome:
+def _run_engine(name: str, tree: libcst.Module, action, facts, options: Options) -> Outcome:
     if name == "codemod":
-        return codemod_engine.run(source, action, facts)
+        return codemod_engine.run(tree, action, facts)
     if options.model is None:
         return Outcome("skip", reason="no model configured (set the `model` option to use the model engine)")
     return Outcome("skip", reason="the model engine is not available in this version")
@@ -58,9 +60,9 @@ def adapt(source: str, action_id: str, options: Options = Options()) -> Result:
     size = len(source.encode("utf-8", "surrogatepass"))
     if size > options.max_file_bytes:
         return Result("declined", f"file too large for {action_id} ({size:,} bytes > {options.max_file_bytes:,})")
-    error = validate.syntax_error(source)
-    if error:
-        return Result("error", f"cannot adapt a file with a syntax error: {error}")
+    tree = validate.parse(source)
+    if isinstance(tree, str):
+        return Result("error", f"cannot adapt a file with a syntax error: {tree}")
     facts = detect(source)
     if not action.applies_to(facts):
         what = " or ".join(action.frameworks)
@@ -69,7 +71,7 @@ def adapt(source: str, action_id: str, options: Options = Options()) -> Result:
     reasons: list[str] = []
     tokens = {"prompt": 0, "completion": 0}
     for engine in _engines(options.strategy):
-        outcome = _run_engine(engine, source, action, facts, options)
+        outcome = _run_engine(engine, tree, action, facts, options)
         for key in tokens:
             tokens[key] += outcome.tokens.get(key, 0)
         if outcome.status != "success" or outcome.code is None:

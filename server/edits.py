@@ -90,7 +90,15 @@ def minimal_edits(old: str, new: str) -> list[TextEdit]:
         return []
     index = _Index(old)
     a, b = index.lines, split_lines(new)
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    # the unchanged head and tail are cut off before diffing: SequenceMatcher is quadratic
+    # in the worst case, and most of a long file is unchanged
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(None, a[head : len(a) - tail], b[head : len(b) - tail])
     edits: list[TextEdit] = []
     b_starts = [0]
     for line in b:
@@ -98,6 +106,7 @@ def minimal_edits(old: str, new: str) -> list[TextEdit]:
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         start, end = index.starts[i1], index.starts[i2]
         old_text, new_text = old[start:end], new[b_starts[j1] : b_starts[j2]]
         prefix, suffix = _trim(old_text, new_text)

@@ -25,21 +25,27 @@ MAX_DELETED_SHARE = 0.2
 MAX_DELETED_FREE = 8
 
 
-def syntax_error(source: str) -> str | None:
-    """One-line description of why ``source`` does not parse, or None."""
+def parse(source: str) -> libcst.Module | str:
+    """The libcst module, or a one-line description of why ``source`` does not parse."""
     try:
+        return libcst.parse_module(source)
+    except Exception as exc:  # ParserSyntaxError, and others on some malformed input
+        failure = exc
+    try:  # Python's own message is the clearest one
         ast.parse(source)
     except SyntaxError as exc:
         return f"line {exc.lineno}: {exc.msg}"
     except ValueError as exc:  # e.g. null bytes
         return str(exc)
-    try:
-        libcst.parse_module(source)
-    except libcst.ParserSyntaxError as exc:
-        return f"line {exc.raw_line}: {exc.message.splitlines()[0][:120]}"
-    except Exception as exc:  # libcst raises other errors on some malformed input
-        return f"does not parse: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-    return None
+    if isinstance(failure, libcst.ParserSyntaxError):
+        return f"line {failure.raw_line}: {failure.message.splitlines()[0][:120]}"
+    return f"does not parse: {str(failure).splitlines()[0] if str(failure) else type(failure).__name__}"
+
+
+def syntax_error(source: str) -> str | None:
+    """One-line description of why ``source`` does not parse, or None."""
+    parsed = parse(source)
+    return parsed if isinstance(parsed, str) else None
 
 
 def undefined_names(source: str) -> Counter[str]:

@@ -6,10 +6,9 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
-from libcst.metadata import ParentNodeProvider, QualifiedNameProvider
 
 from .. import ActionCodemod, Decline, Example
-from .._shared import assigned_names, method_calls, parameters, region_of, uses_library, wrap_in_with
+from .._shared import Imports, Region, Site, find_calls, method_call, parameters, region_of, wrap_in_with
 
 FIT_METHODS = ("fit", "partial_fit", "fit_transform", "fit_predict")
 
@@ -31,17 +30,16 @@ _PER_ITEM_KEYWORDS = ("average", "multioutput")
 class _LogScalarMetrics(cst.CSTTransformer):
     """After ``name = <scalar metric>(...)`` or ``name = estimator.score(...)``, log ``name``."""
 
-    def __init__(self, codemod: ActionCodemod) -> None:
+    def __init__(self, imports: Imports) -> None:
         super().__init__()
-        self.codemod = codemod
+        self.imports = imports
 
     def _is_scalar_metric(self, value: cst.BaseExpression) -> bool:
         if not isinstance(value, cst.Call):
             return False
         if m.matches(value.func, m.Attribute(attr=m.Name("score"))):
             return True
-        names = {q.name for q in self.codemod.get_metadata(QualifiedNameProvider, value.func, set())}
-        if not names & SCALAR_METRICS:
+        if self.imports.qualified(value.func) not in SCALAR_METRICS:
             return False
         return not any(
             arg.keyword and arg.keyword.value in _PER_ITEM_KEYWORDS and not isinstance(arg.value, cst.SimpleString)
@@ -71,7 +69,6 @@ class SklearnMlflowTracking(ActionCodemod):
     ACTION = "tracking.mlflow"
     FRAMEWORKS = ("sklearn",)
     DESCRIPTION = "Add MLflow experiment tracking to a scikit-learn script"
-    METADATA_DEPENDENCIES = (ParentNodeProvider, QualifiedNameProvider)
 
     EXAMPLES = [
         Example(
@@ -211,14 +208,17 @@ def train(X, y): return Ridge().fit(X, y)
     ]
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        if uses_library(self, tree, "mlflow"):
+        imports = Imports.of(tree)
+        if imports.uses("mlflow"):
             raise SkipFile("the script already uses MLflow")
-        fits = method_calls(tree, FIT_METHODS)
+        is_fit, is_parse_args = method_call(*FIT_METHODS), method_call("parse_args")
+        calls = find_calls(tree, lambda call: is_fit(call) or is_parse_args(call))
+        fits = [site for site in calls if is_fit(site.call)]
         if not fits:
             raise SkipFile("no estimator .fit(...) call found")
-        region = region_of(self, fits[0])
+        region = region_of(fits[0])
         first = []
-        args = self._argparse_namespace(tree, region)
+        args = _argparse_namespace(region, [site for site in calls if is_parse_args(site.call)])
         if args:
             first.append(f"mlflow.log_params(vars({args}))")
         AddImportsVisitor.add_needed_import(self.context, "mlflow")
@@ -228,15 +228,25 @@ def train(X, y): return Ridge().fit(X, y)
             before=["mlflow.sklearn.autolog()"],
             with_item="mlflow.start_run()",
             first=first,
-            tail_transformer=_LogScalarMetrics(self),
+            tail_transformer=_LogScalarMetrics(imports),
         )
 
-    def _argparse_namespace(self, tree: cst.Module, region) -> str | None:
-        """The name holding ``parser.parse_args()``, if it is bound where the run starts."""
-        is_parse_args = lambda value: m.matches(value, m.Call(func=m.Attribute(attr=m.Name("parse_args"))))
-        before = list(region.owner.body)[: region.index]
-        bound = assigned_names(before, is_parse_args)
-        if region.function is not None:
-            everywhere = set(assigned_names([tree], is_parse_args))
-            bound += sorted(everywhere & parameters(region.function))
-        return bound[0] if bound else None
+
+def _argparse_namespace(region: Region, parse_args_sites: list[Site]) -> str | None:
+    """The name holding ``parser.parse_args()``, if it is bound where the run starts: assigned
+    earlier in the same body, or a parameter of the function the run is in."""
+    before = {id(statement) for statement in list(region.owner.body)[: region.index]}
+    bound_here, bound_anywhere = [], set()
+    for site in parse_args_sites:
+        assign = site.path[-2] if len(site.path) > 1 else None
+        if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+            continue
+        target = assign.targets[0].target
+        if not isinstance(target, cst.Name):
+            continue
+        bound_anywhere.add(target.value)
+        if any(id(node) in before for node in site.path):
+            bound_here.append(target.value)
+    if region.function is not None:
+        bound_here += sorted(bound_anywhere & parameters(region.function))
+    return bound_here[0] if bound_here else None

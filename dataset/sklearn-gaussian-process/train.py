@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, ExpSineSquared, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, RationalQuadratic, WhiteKernel
 from sklearn.metrics import mean_squared_error
 
 
@@ -47,8 +47,8 @@ class GaussianProcessExperiment:
         return {
             "rbf": ConstantKernel(1.0) * RBF(length_scale=c.length_scale) + noise,
             "matern": ConstantKernel(1.0) * Matern(length_scale=c.length_scale, nu=1.5) + noise,
-            "periodic": ConstantKernel(1.0) * ExpSineSquared(length_scale=c.length_scale, periodicity=3.0, periodicity_bounds=(1.0, 10.0))
-            * RBF(length_scale=5.0) + noise,
+            "rational_quadratic": ConstantKernel(1.0) * RationalQuadratic(length_scale=c.length_scale, alpha=1.0)
+            + noise,
         }
 
     def fit(self, kernel) -> GaussianProcessRegressor:
@@ -74,7 +74,7 @@ class GaussianProcessExperiment:
                 "test_rmse": self.test_rmse(gp),
                 "kernel": str(gp.kernel_),
             }
-            print(f"{name:8s} lml={results[name]['log_marginal_likelihood']:8.3f} "
+            print(f"{name:18s} lml={results[name]['log_marginal_likelihood']:8.3f} "
                   f"test rmse={results[name]['test_rmse']:.4f}  {gp.kernel_}")
         best = max(results, key=lambda k: results[k]["log_marginal_likelihood"])
         return best, models[best], results

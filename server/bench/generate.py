@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -32,8 +34,28 @@ FILE_STRATEGIES = ("gold", "identity")
 
 # One resolve may run a model with repair rounds; past this the sample counts as failed.
 RESOLVE_TIMEOUT_SECONDS = 900.0
+RESOLVE_TIMEOUT_ENV = "MLOPS_LSP_BENCH_RESOLVE_TIMEOUT"
+
+
+def resolve_timeout() -> float:
+    raw = os.environ.get(RESOLVE_TIMEOUT_ENV)
+    try:
+        return float(raw) if raw else RESOLVE_TIMEOUT_SECONDS
+    except ValueError:
+        logger.warning("%s=%r is not a number; using %.0f s", RESOLVE_TIMEOUT_ENV, raw, RESOLVE_TIMEOUT_SECONDS)
+        return RESOLVE_TIMEOUT_SECONDS
 STARTUP_TIMEOUT_SECONDS = 120.0
 DOCUMENT_VERSION = 1
+
+# Another server build can be benchmarked (and the client tested) by naming its command here.
+SERVER_COMMAND_ENV = "MLOPS_LSP_BENCH_SERVER"
+
+
+def server_command() -> list[str]:
+    custom = os.environ.get(SERVER_COMMAND_ENV)
+    if custom:
+        return shlex.split(custom)
+    return [sys.executable, "-m", "mlops_lsp", "serve"]
 
 
 @dataclass(frozen=True)
@@ -197,15 +219,19 @@ class LspGenerator:
         self._client: _BenchClient | None = None
         self._drainer: asyncio.Task[None] | None = None
         self._workspace: Path | None = None
+        self._healthy = True
 
     async def __aenter__(self) -> LspGenerator:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("a", encoding="utf-8")
         self._log.write(f"--- server start, settings {self.settings}\n")
+        self._log.flush()
         self._workspace = Path(tempfile.mkdtemp(prefix="mlops-lsp-bench-"))
         client = _BenchClient(self.settings, self._log)
+        command = server_command()
+        self._log.write(f"--- command {command}\n")
         try:
-            await client.start_io(sys.executable, "-m", "mlops_lsp", "serve")
+            await client.start_io(*command)
         except OSError as exc:
             raise ServerFailure(f"cannot start the language server: {exc}") from None
         self._client = client
@@ -231,10 +257,12 @@ class LspGenerator:
         if client is not None:
             try:
                 if client._server is not None and client._server.returncode is None:
-                    await asyncio.wait_for(client.shutdown_async(None), 30)
+                    await asyncio.wait_for(client.shutdown_async(None), 10)
                     client.exit(None)
-                    await asyncio.wait_for(client._server.wait(), 30)
-            except (RuntimeError, TimeoutError) as exc:
+                    await asyncio.wait_for(client._server.wait(), 10)
+            except TimeoutError:
+                logger.warning("language server did not shut down within 10 s; killing it")
+            except RuntimeError as exc:
                 logger.warning("language server did not shut down cleanly: %s", exc)
             finally:
                 if client._server is not None and client._server.returncode is None:
@@ -251,8 +279,22 @@ class LspGenerator:
             self._log.close()
             self._log = None
 
+    @property
+    def healthy(self) -> bool:
+        """False once the server crashed or stopped answering; the caller starts a fresh one."""
+        client = self._client
+        return (
+            self._healthy and client is not None and not client.stopped
+            and (client._server is None or client._server.returncode is None)
+        )
+
     async def generate(self, case: Case, action_ids: list[str]) -> dict[str, Generation]:
-        """Adapt ``case``'s train.py with each action; one open document for all of them."""
+        """Adapt ``case``'s train.py with each action; one open document for all of them.
+
+        A crash or a timeout is that sample's failure (the server failed on this input), but it
+        ends the call early: actions missing from the result were not tried and belong on a fresh
+        server (``healthy`` is then False). Every call returns at least one result.
+        """
         client = self._require_client()
         assert self._workspace is not None
         document = self._workspace / case.id / "train.py"
@@ -265,36 +307,40 @@ class LspGenerator:
                 text_document=types.TextDocumentItem(uri=uri, language_id="python", version=DOCUMENT_VERSION, text=text)
             )
         )
+        results: dict[str, Generation] = {}
+        started = time.monotonic()
         try:
-            started = time.monotonic()
             offered = await self._list_actions(uri, text)
-            listing_seconds = time.monotonic() - started
-            results: dict[str, Generation] = {}
-            for action_id in action_ids:
-                action = offered.get(action_id)
-                if action is None:
-                    results[action_id] = Generation(None, engine="none", error="action not offered", seconds=listing_seconds)
-                    continue
-                results[action_id] = await self._resolve(action, uri, text, listing_seconds)
-            return results
-        finally:
-            if self._client is not None and not self._client.stopped:
-                self._client.text_document_did_close(
-                    types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
-                )
+        except ServerFailure as exc:
+            self._healthy = False
+            failed = Generation(None, engine="none", error=str(exc), seconds=time.monotonic() - started)
+            return {action_id: failed for action_id in action_ids}
+        listing_seconds = time.monotonic() - started
+        for action_id in action_ids:
+            action = offered.get(action_id)
+            if action is None:
+                results[action_id] = Generation(None, engine="none", error="action not offered", seconds=listing_seconds)
+                continue
+            results[action_id] = await self._resolve(action, uri, text, listing_seconds)
+            if not self.healthy:
+                return results
+        client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        return results
 
     def _require_client(self) -> _BenchClient:
-        client = self._client
-        if client is None or client.stopped or (client._server is not None and client._server.returncode is not None):
+        if not self.healthy:
             raise ServerFailure(f"the language server is not running (log: {self.log_path})")
-        return client
+        assert self._client is not None
+        return self._client
 
-    async def _request(self, call: Any, timeout: float) -> Any:
+    async def _request(self, call: Any, timeout: float, what: str) -> Any:
         try:
             return await asyncio.wait_for(call, timeout)
+        except TimeoutError:
+            raise ServerFailure(f"{what} timed out after {timeout:.0f}s") from None
         except RuntimeError as exc:
             # pygls fails pending requests with RuntimeError when the server process exits.
-            raise ServerFailure(f"language server failed: {exc} (log: {self.log_path})") from None
+            raise ServerFailure(f"language server crashed during {what}: {exc}") from None
 
     async def _list_actions(self, uri: str, text: str) -> dict[str, types.CodeAction]:
         client = self._require_client()
@@ -303,10 +349,8 @@ class LspGenerator:
             range=_full_range(text),
             context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.RefactorRewrite]),
         )
-        try:
-            listed = await self._request(client.text_document_code_action_async(params), STARTUP_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise ServerFailure(f"codeAction listing timed out (log: {self.log_path})") from None
+        listed = await self._request(client.text_document_code_action_async(params), STARTUP_TIMEOUT_SECONDS,
+                                     "textDocument/codeAction")
         offered: dict[str, types.CodeAction] = {}
         for item in listed or []:
             if isinstance(item, types.CodeAction) and isinstance(item.data, Mapping):
@@ -320,10 +364,11 @@ class LspGenerator:
         client.messages.clear()
         started = time.monotonic()
         try:
-            resolved = await self._request(client.code_action_resolve_async(action), RESOLVE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            return Generation(None, engine="none", error=f"resolve timed out after {RESOLVE_TIMEOUT_SECONDS:.0f}s",
-                              seconds=listing_seconds + time.monotonic() - started)
+            resolved = await self._request(client.code_action_resolve_async(action), resolve_timeout(),
+                                           "codeAction/resolve")
+        except ServerFailure as exc:
+            self._healthy = False
+            return Generation(None, engine="none", error=str(exc), seconds=listing_seconds + time.monotonic() - started)
         seconds = listing_seconds + time.monotonic() - started
         data = resolved.data if isinstance(resolved.data, Mapping) else {}
         engine = data.get("engine") if isinstance(data.get("engine"), str) else "none"

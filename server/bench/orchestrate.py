@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -26,8 +27,9 @@ import platform
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -249,8 +251,9 @@ def server_settings(options: BenchOptions, temperature: float, seed: int) -> dic
 async def _generate_with_server(
     keys: list[SampleKey], options: BenchOptions, output: OutputDir, progress: Progress
 ) -> None:
-    """One server per (temperature, seed): both are initializationOptions of the server; the server
-    is reused for every document sharing them (all of them for the default single temperature, n=1)."""
+    """One server per (temperature, seed), both being initializationOptions of the server; it is
+    reused for every document sharing them (all documents for the default single temperature and
+    n=1). A server that crashed or hung on a document is replaced by a fresh one for the rest."""
     groups: dict[tuple[float, int], list[SampleKey]] = {}
     for key in keys:
         groups.setdefault((key.temperature, options.seed + key.sample), []).append(key)
@@ -258,14 +261,20 @@ async def _generate_with_server(
         by_case: dict[str, list[SampleKey]] = {}
         for key in group:
             by_case.setdefault(key.case.id, []).append(key)
-        async with LspGenerator(server_settings(options, temperature, seed), output.server_log) as generator:
-            for case_keys in by_case.values():
-                case = case_keys[0].case
-                generations = await generator.generate(case, [key.action for key in case_keys])
-                for key in case_keys:
-                    generation = generations[key.action]
-                    save_generation(output, key, generation, seed)
-                    progress.advance(key.label, failed=generation.source is None)
+        pending = deque(by_case.values())
+        while pending:
+            async with LspGenerator(server_settings(options, temperature, seed), output.server_log) as generator:
+                while pending and generator.healthy:
+                    case_keys = pending.popleft()
+                    generations = await generator.generate(case_keys[0].case, [key.action for key in case_keys])
+                    untried = [key for key in case_keys if key.action not in generations]
+                    for key in case_keys:
+                        if key.action in generations:
+                            generation = generations[key.action]
+                            save_generation(output, key, generation, seed)
+                            progress.advance(key.label, failed=generation.source is None)
+                    if untried:
+                        pending.appendleft(untried)
 
 
 def generation_phase(keys: list[SampleKey], options: BenchOptions, output: OutputDir) -> int:
@@ -283,6 +292,7 @@ def generation_phase(keys: list[SampleKey], options: BenchOptions, output: Outpu
             try:
                 asyncio.run(_generate_with_server(todo, options, output, progress))
             except ServerFailure as exc:
+                # Only a server that cannot start at all ends the bench; crashes on a document are samples' failures.
                 raise BenchFailure(f"{exc}; completed samples are kept, rerun to resume") from None
     finally:
         progress.close(f"{progress.failed} without a source" if progress.failed else "")
@@ -334,7 +344,7 @@ def sample_record(key: SampleKey, strategy: str, meta: dict[str, Any], outcome: 
 
 
 def execution_phase(keys: list[SampleKey], options: BenchOptions, output: OutputDir, log: TextIO) -> tuple[int, int]:
-    """Run every sample without a result; returns (samples run, runner crashes)."""
+    """Score every sample without a result; returns (samples run in the sandbox, runner crashes)."""
     todo = [k for k in keys if not output.result(k).exists()]
     runnable: list[tuple[SampleKey, dict[str, Any], str]] = []
     progress = Progress("execute", len(todo))
@@ -352,7 +362,7 @@ def execution_phase(keys: list[SampleKey], options: BenchOptions, output: Output
     if runnable:
         # The runner itself is needed now; fail early and clearly if it is missing.
         try:
-            from . import runner  # noqa: F401
+            importlib.import_module(f"{__package__}.runner")
         except ImportError as exc:
             progress.close()
             raise BenchFailure(f"the sandbox runner is not available: {exc}") from None
@@ -379,7 +389,7 @@ def execution_phase(keys: list[SampleKey], options: BenchOptions, output: Output
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     progress.close(f"{progress.failed} failed" if todo else "")
-    return len(todo), crashes
+    return len(runnable), crashes
 
 
 # ---------------------------------------------------------------- the whole run
@@ -410,6 +420,7 @@ def run_bench(options: BenchOptions, log: TextIO = sys.stderr) -> Path:
     log.write(f"bench: {len(keys)} samples ({options.strategy}) -> {out}\n")
     started = time.monotonic()
     generated = generation_phase(keys, options, output)
+    already_done = sum(1 for k in keys if output.result(k).exists())
     executed, crashes = execution_phase(keys, options, output, log)
     samples = [read_json(output.result(k)) for k in keys if output.result(k).exists()]
     config = results_config(options, out, digest, skipped)
@@ -417,7 +428,7 @@ def run_bench(options: BenchOptions, log: TextIO = sys.stderr) -> Path:
         "planned": len(keys),
         "generated": generated,
         "executed": executed,
-        "reused": len(keys) - executed,
+        "reused": already_done,
         "runner_crashes": crashes,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -432,7 +443,6 @@ def run_bench(options: BenchOptions, log: TextIO = sys.stderr) -> Path:
 
 
 def results_config(options: BenchOptions, out: Path, digest: str, skipped: Iterable[dict[str, str]]) -> dict[str, Any]:
-    raw = asdict(options)
     return {
         "dataset": str(options.dataset.resolve()),
         "dataset_hash": digest,
@@ -444,7 +454,7 @@ def results_config(options: BenchOptions, out: Path, digest: str, skipped: Itera
         "temperatures": list(options.temperatures),
         "samples": options.samples,
         "k": list(options.ks),
-        "jobs": raw["jobs"],
+        "jobs": options.jobs,
         "seed": options.seed,
         "sample_seeds": "seed + sample index",
         "out": str(out.resolve()),

@@ -145,6 +145,8 @@ def first_failure(sample: dict[str, Any]) -> tuple[str, str]:
         if not ok:
             reason = sample.get("reasons", {}).get(name) or sample.get("error") or ""
             return name, reason
+    if sample.get("generation_error"):
+        return "generation", sample["generation_error"]
     return "—", sample.get("error") or "failed without a failing check"
 
 
@@ -167,17 +169,18 @@ def render_report(results: dict[str, Any]) -> str:
         lines += ["Checker validation: `gold` runs the hand-written adaptations, so every sample must PASS.", ""]
 
     lines += ["## Pass@k per action", ""]
-    header = ["action", "cases", "samples", *columns] + [f"study Pass@3 {model}" for model in STUDY_MODELS]
+    header = ["action", "cases", "samples", "passed", *columns] + [f"study Pass@3 {model}" for model in STUDY_MODELS]
     rows = []
     for action, block in summary.items():
         if action == "overall":
             continue
         task = study_task(action)
         study = [_percent(STUDY_PASS_AT_3[task][model]) if task else "—" for model in STUDY_MODELS]
-        rows.append([f"`{action}`", str(block["cases"]), str(block["samples"]), *[_percent(block.get(c)) for c in columns], *study])
+        rows.append([f"`{action}`", str(block["cases"]), str(block["samples"]), str(block["passed"]),
+                     *[_percent(block.get(c)) for c in columns], *study])
     overall = summary["overall"]
-    rows.append(["**overall**", str(overall["cases"]), str(overall["samples"]), *[_percent(overall.get(c)) for c in columns],
-                 "—", "—"])
+    rows.append(["**overall**", str(overall["cases"]), str(overall["samples"]), str(overall["passed"]),
+                 *[_percent(overall.get(c)) for c in columns], "—", "—"])
     lines += _table(header, rows)
     lines += [
         "",
@@ -187,6 +190,9 @@ def render_report(results: dict[str, Any]) -> str:
         "estimator averaged over cases; a k larger than the samples per task is not reported.",
         "",
     ]
+    if "pass@3" not in columns:
+        lines += ["No pass@3 here (fewer than 3 samples per task): run with `-n 3` or more for a number comparable "
+                  "to the study's Pass@3.", ""]
     if any("by_temperature" in block for block in summary.values()):
         lines += ["With several temperatures each column shows the best temperature; per temperature:", ""]
         trows = []
@@ -230,8 +236,8 @@ def render_report(results: dict[str, Any]) -> str:
         lines += [f"- {item['case']} / `{item['action']}`: {item['reason']}" for item in skipped]
     stats = results.get("stats") or {}
     if stats:
-        lines += ["", f"Run: {stats.get('planned')} samples planned, {stats.get('generated')} generated and "
-                      f"{stats.get('executed')} executed in this run, {stats.get('reused')} reused from earlier runs; "
+        lines += ["", f"Run: {stats.get('planned')} samples planned; in this run {stats.get('generated')} generated, "
+                      f"{stats.get('executed')} executed in the sandbox, {stats.get('reused')} reused from earlier runs; "
                       f"{stats.get('seconds')} s."]
     return "\n".join(lines) + "\n"
 
@@ -255,6 +261,7 @@ def _generation_section(samples: Sequence[dict[str, Any]]) -> list[str]:
         f"- engines: {', '.join(f'{name} {count}' for name, count in sorted(engines.items()))}",
         f"- tokens: {prompt} prompt, {completion} completion",
         f"- mean generation time: {mean:.2f} s per sample; {no_source} sample(s) produced no source",
+        "- the language server's log: `server.log` next to this report",
         "",
     ]
 
@@ -262,4 +269,5 @@ def _generation_section(samples: Sequence[dict[str, Any]]) -> list[str]:
 def summary_line(results: dict[str, Any]) -> str:
     overall = results["summary"]["overall"]
     scores = ", ".join(f"{c} {_percent(overall[c])}" for c in _k_columns(results) if c in overall)
-    return f"bench: {overall['passed']}/{overall['samples']} samples passed; overall {scores}"
+    best = " (best temperature per k)" if "by_temperature" in overall else ""
+    return f"bench: {overall['passed']}/{overall['samples']} samples passed; overall {scores}{best}"

@@ -48,7 +48,9 @@ MEMORY_LIMIT_BYTES = 8 << 30  # RLIMIT_DATA: heap, not virtual reservations (tor
 FILE_SIZE_LIMIT_BYTES = 2 << 30
 PROBE_TIMEOUT = 180.0  # a checker's query subprocess (e.g. loading a registered model)
 MARKER_VAR = "MLOPS_BENCH_SANDBOX"
-BASELINE_FORMAT = 1  # bump when the cached baseline's shape or meaning changes
+# The baseline is only a reference: give it room so a busy machine does not poison the cache.
+BASELINE_TIMEOUT_FACTOR = 3.0
+BASELINE_FORMAT = 2  # bump when the cached baseline's shape or meaning changes
 
 # Incidental outputs of the tooling, not of the script: never part of "the original's outputs".
 _INCIDENTAL_PARTS = {"__pycache__", "mlruns", "mlartifacts", "wandb", "lightning_logs"}
@@ -290,6 +292,9 @@ class Sandbox:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_TERMINAL_PROMPT": "0",
             "KERAS_BACKEND": "torch",
+            # Logging a model infers its pip requirements by re-importing it in a subprocess; bound that
+            # (MLflow falls back to default requirements) so a loaded machine does not eat the timeout.
+            "MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "20",
             "MLOPS_BENCH_OPTUNA_STORAGE": f"sqlite:///{work}/optuna.db",
             MARKER_VAR: self.marker,
         }
@@ -329,7 +334,7 @@ class Sandbox:
             stdout=out.text(), stderr=err.text(), seconds=seconds,
         )
 
-    def run_case(self, case: Case, source: str) -> tuple[Execution | None, Execution]:
+    def run_case(self, case: Case, source: str, *, timeout: float) -> tuple[Execution | None, Execution]:
         """Copy source as train.py, run the case's setup commands, then the script.
 
         Returns (the first failing setup command's execution or None, the script's execution).
@@ -339,12 +344,16 @@ class Sandbox:
         plain_env = self.environment(hook=False)
         for command in case.setup:
             setup = self.execute(["/bin/sh", "-c", case.expand(command, self.workdir)],
-                                 timeout=case.timeout, env=plain_env)
+                                 timeout=timeout, env=plain_env)
             if not setup.ok:
                 return setup, setup
         args = [case.expand(arg, self.workdir) for arg in case.args]
-        script = self.execute([sys.executable, "train.py", *args], timeout=case.timeout, env=self.environment())
+        script = self.execute([sys.executable, "train.py", *args], timeout=timeout, env=self.environment())
         return None, script
+
+    def neutral_paths(self, text: str) -> str:
+        """Text with this sandbox's paths replaced by placeholders, comparable across sandboxes."""
+        return text.replace(str(self.workdir), "{workdir}").replace(str(self.root), "{sandbox}")
 
     def read_report(self) -> dict | None:
         try:
@@ -414,7 +423,7 @@ def _case_key(case: Case) -> str:
     return f"{case.id}-{digest.hexdigest()[:16]}"
 
 
-def baseline(case: Case, cache_dir: Path) -> Baseline:
+def baseline(case: Case, cache_dir: Path, *, timeout_scale: float = 1.0) -> Baseline:
     """The original script's run, computed once per case content; safe across worker processes."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = _case_key(case)
@@ -427,7 +436,7 @@ def baseline(case: Case, cache_dir: Path) -> Baseline:
                     return Baseline(**json.loads(path.read_text(encoding="utf-8")))
                 except (json.JSONDecodeError, TypeError) as exc:
                     log.warning("baseline cache %s unreadable (%s); recomputing", path, exc)
-            result = _run_baseline(case)
+            result = _run_baseline(case, case.timeout * timeout_scale * BASELINE_TIMEOUT_FACTOR)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
             os.replace(tmp, path)
@@ -436,22 +445,23 @@ def baseline(case: Case, cache_dir: Path) -> Baseline:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _run_baseline(case: Case) -> Baseline:
+def _run_baseline(case: Case, timeout: float) -> Baseline:
     with Sandbox() as sandbox:
         (sandbox.workdir / "train.py").write_text(case.script.read_text(encoding="utf-8"), encoding="utf-8")
         plain_env = sandbox.environment(hook=False)
         for command in case.setup:
             setup = sandbox.execute(["/bin/sh", "-c", case.expand(command, sandbox.workdir)],
-                                    timeout=case.timeout, env=plain_env)
+                                    timeout=timeout, env=plain_env)
             if not setup.ok:
                 return Baseline(setup.exit_code, setup.timed_out, None, [], 0.0,
                                 f"setup command {command!r} failed: {setup.failure()}")
         before = sandbox.files()
         args = [case.expand(arg, sandbox.workdir) for arg in case.args]
-        run = sandbox.execute([sys.executable, "train.py", *args], timeout=case.timeout, env=sandbox.environment())
+        run = sandbox.execute([sys.executable, "train.py", *args], timeout=timeout, env=sandbox.environment())
         outputs = sorted(sandbox.files() - before)
         return Baseline(
-            exit_code=run.exit_code, timed_out=run.timed_out, final_line=_last_line(run.stdout) or None,
+            exit_code=run.exit_code, timed_out=run.timed_out,
+            final_line=sandbox.neutral_paths(_last_line(run.stdout)) or None,
             output_files=outputs, seconds=run.seconds, failure=None if run.ok else run.failure(),
         )
 
@@ -491,11 +501,19 @@ def check_no_placeholder(source: str, original: str) -> Check:
     extra = [p for p, n in new.items() if n > old.get(p, 0)]
     if not extra:
         return True, ""
-    example = next((m.group(0) for p in _PLACEHOLDERS if p.pattern in extra for m in [p.search(source)] if m), "...")
-    return False, f"lazy placeholder: {example.strip()[:80]!r}"
+    example = "..."
+    for pattern in _PLACEHOLDERS:
+        match = pattern.search(source) if pattern.pattern in extra else None
+        if match:  # quote the whole line: the match alone may be a fragment like "... rest"
+            start = source.rfind("\n", 0, match.start()) + 1
+            end = source.find("\n", match.end())
+            example = source[start : end if end != -1 else len(source)]
+            break
+    return False, f"lazy placeholder: {example.strip()[:100]!r}"
 
 
-_NUMBER = r"[-+]?(?:nan|inf|(?:\d[\d_,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+# A number, or a hex id of >= 7 characters with a digit (a commit sha, a run id): both vary per run.
+_NUMBER = r"(?:\b(?=[0-9a-f]*\d)[0-9a-f]{7,64}\b|[-+]?(?:nan|inf|(?:\d[\d_,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?))"
 _NUMBER_RE = re.compile(_NUMBER, re.I)
 
 
@@ -507,6 +525,7 @@ def final_line_pattern(line: str) -> re.Pattern[str]:
 
 
 def check_final_line(stdout: str, base: Baseline) -> Check:
+    """The baseline's final line printed again, numbers free (paths already neutralised in both)."""
     if not base.ok:
         return False, f"the original script itself fails: {base.failure}"
     if not base.final_line:
@@ -568,8 +587,25 @@ def library_modules(action_id: str, checker: ModuleType) -> tuple[str, ...]:
     return tuple(getattr(checker, "LIBRARY_MODULES", (get_action(action_id).library,)))
 
 
-def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path) -> SampleRun:
-    """Run `source` (an adaptation of case.script for action_id) in a sandbox and check it."""
+def env_timeout_scale() -> float:
+    """Multiplier of every case timeout, from $MLOPS_BENCH_TIMEOUT_SCALE (for slow or loaded machines)."""
+    raw = os.environ.get("MLOPS_BENCH_TIMEOUT_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ValueError(f"MLOPS_BENCH_TIMEOUT_SCALE must be a number, not {raw!r}") from None
+    if scale <= 0:
+        raise ValueError(f"MLOPS_BENCH_TIMEOUT_SCALE must be positive, not {raw!r}")
+    return scale
+
+
+def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path,
+               timeout_scale: float | None = None) -> SampleRun:
+    """Run `source` (an adaptation of case.script for action_id) in a sandbox and check it.
+
+    `timeout_scale` multiplies case.timeout (default: $MLOPS_BENCH_TIMEOUT_SCALE, else 1).
+    """
+    scale = timeout_scale if timeout_scale is not None else env_timeout_scale()
     checker = load_checker(action_id)
     names = list(COMMON_CHECKS) + list(checker.CHECKS)
     original = case.script.read_text(encoding="utf-8")
@@ -581,9 +617,9 @@ def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path) -> S
         results["parses"] = (False, f"syntax error line {exc.lineno}: {exc.msg}")
         return _finish(names, results, seconds=0.0, skipped="the adapted file does not parse")
     results["no_placeholder"] = check_no_placeholder(source, original)
-    base = baseline(case, cache_dir)
+    base = baseline(case, cache_dir, timeout_scale=scale)
     with Sandbox() as sandbox:
-        setup_failure, execution = sandbox.run_case(case, source)
+        setup_failure, execution = sandbox.run_case(case, source, timeout=case.timeout * scale)
         report = sandbox.read_report()
         if setup_failure is not None:
             results["runs"] = (False, f"setup command failed: {setup_failure.failure()}")
@@ -591,7 +627,7 @@ def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path) -> S
             results["runs"] = (execution.ok, "" if execution.ok else execution.failure())
         results["library_used"] = check_library_used(report, library_modules(action_id, checker))
         results["outputs_kept"] = check_outputs(sandbox, base)
-        results["final_line_kept"] = check_final_line(execution.stdout, base)
+        results["final_line_kept"] = check_final_line(sandbox.neutral_paths(execution.stdout), base)
         if report and report.get("errors"):
             log.warning("sandbox hook errors in %s/%s: %s", case.id, action_id, "; ".join(report["errors"])[:500])
         if execution.ok and setup_failure is None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
-from libcst.codemod import CodemodContext, TransformFailure, TransformSkip, TransformSuccess, transform_module
+import libcst as cst
+from libcst.codemod import CodemodContext, SkipFile
 
 from ..actions import Action
 from ..codemods import codemods_for
@@ -14,20 +16,18 @@ from . import Outcome
 log = logging.getLogger(__name__)
 
 
-def run(source: str, action: Action, facts: DocumentFacts) -> Outcome:
+def run(tree: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
+    """Run the candidate codemods on an already parsed module (libcst trees are immutable)."""
     candidates = codemods_for(action.id, facts.framework)
     if not candidates:
         return Outcome("skip", reason=f"no codemod for {action.id} on {facts.framework or 'this'} scripts")
     reasons: list[str] = []
     for codemod in candidates:
-        result = transform_module(codemod(CodemodContext()), source)
-        if isinstance(result, TransformSuccess):
-            return Outcome("success", code=result.code)
-        if isinstance(result, TransformSkip):
-            reasons.append(result.skip_description)
-        elif isinstance(result, TransformFailure):
-            log.error("codemod %s failed:\n%s", codemod.__name__, result.traceback_str)
-            reasons.append(f"{codemod.__name__} failed: {result.error}")
-        else:  # TransformExit: interrupted
-            reasons.append(f"{codemod.__name__} was interrupted")
+        try:
+            return Outcome("success", code=codemod(CodemodContext()).transform_module(tree).code)
+        except SkipFile as exc:
+            reasons.append(str(exc))
+        except Exception as exc:  # a codemod bug must not take the editor down: report it
+            log.error("codemod %s failed:\n%s", codemod.__name__, traceback.format_exc())
+            reasons.append(f"{codemod.__name__} failed: {type(exc).__name__}: {exc}")
     return Outcome("skip", reason="; ".join(reasons))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,9 +78,9 @@ def write_case(root: Path, case_id: str = CASE_ID, actions: str = '["tracking.ml
     return case
 
 
-def run_bench(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_bench(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real console entry point, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "mlops_lsp", "bench", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=900,
+        cwd=cwd, capture_output=True, text=True, timeout=900, env=None if env is None else {**os.environ, **env},
     )

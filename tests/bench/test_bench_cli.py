@@ -1,6 +1,7 @@
 """`mlops-lsp bench` end to end, through the real console entry point."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_gold_passes_and_a_rerun_resumes(tiny_dataset: Path, tmp_path: Path):
     generated = out / "generated" / CASE_ID / "tracking.mlflow" / "t0.2-s0.py"
     assert "mlflow.start_run" in generated.read_text(encoding="utf-8")
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "| `tracking.mlflow` | 1 | 1 | 100.0% |" in report
+    assert "| `tracking.mlflow` | 1 | 1 | 1 | 100.0% |" in report
 
     # Second run: nothing regenerated or rerun.
     sample_file = out / "samples" / CASE_ID / "tracking.mlflow" / "t0.2-s0.json"
@@ -147,3 +148,21 @@ def test_codemod_through_the_language_server(tiny_dataset: Path, tmp_path: Path)
     assert sample["generation_error"] is None
     assert sample["checks"], sample  # it really ran through the checkers
     assert (out / "server.log").is_file()
+
+
+def test_a_server_crash_or_hang_fails_that_sample_and_a_fresh_server_continues(tmp_path: Path):
+    root = tmp_path / "dataset"
+    for case_id, marker in [("sklearn-a-crash", "# CRASH\n"), ("sklearn-b-hang", "# HANG\n"), ("sklearn-c-ok", "")]:
+        case = write_case(root, case_id=case_id, actions='["tracking.mlflow"]', gold=False)
+        (case / "train.py").write_text(TRAIN + marker, encoding="utf-8")
+    out = tmp_path / "out"
+    fake = Path(__file__).with_name("fake_server.py")
+    env = {"MLOPS_LSP_BENCH_SERVER": f"{sys.executable} {fake}", "MLOPS_LSP_BENCH_RESOLVE_TIMEOUT": "3"}
+    done = run_bench("--dataset", root, "--strategy", "codemod", "--out", out, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    errors = {s["case"]: s["generation_error"] for s in load_results(out)["samples"]}
+    assert "crashed during codeAction/resolve" in errors["sklearn-a-crash"]
+    assert "codeAction/resolve timed out after 3s" in errors["sklearn-b-hang"]
+    assert errors["sklearn-c-ok"] == "declined by the fake server"
+    # One server for the crash, one for the hang, a third one for the rest.
+    assert (out / "server.log").read_text(encoding="utf-8").count("--- server start") == 3

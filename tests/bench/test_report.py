@@ -58,7 +58,8 @@ def test_first_failure_names_the_first_failing_check():
                     reasons={"runs": "exit 1: NameError", "effect": "no run"})
     assert first_failure(failed) == ("runs", "exit 1: NameError")
     no_source = sample("a", "tracking.mlflow", False, checks={}, error="action not offered")
-    assert first_failure(no_source) == ("—", "action not offered")
+    no_source["generation_error"] = "action not offered"
+    assert first_failure(no_source) == ("generation", "action not offered")
 
 
 def test_report_tables():

@@ -168,10 +168,9 @@ class ServerController implements vscode.Disposable {
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(task, task);
-    // A failed task is reported where it happens; the queue itself must keep going.
-    this.queue = run.catch((error: unknown) => this.output.error(String(error)));
-    return run;
+    // Tasks report their own failures; this catch keeps the queue (and callers' `void`) going.
+    this.queue = this.queue.then(task).catch((error: unknown) => this.output.error(String(error)));
+    return this.queue;
   }
 
   private setState(state: ServerState, detail?: string): void {
@@ -192,6 +191,15 @@ class ServerController implements vscode.Disposable {
   }
 
   private async doStart(): Promise<void> {
+    try {
+      await this.startClient();
+    } catch (error) {
+      // E.g. the secret storage's keyring is unavailable: say so instead of staying "starting".
+      this.failedToStart(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private async startClient(): Promise<void> {
     this.setState("starting");
     this.interpreter = await this.resolveInterpreter();
     const python = this.interpreter.command;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -19,6 +20,7 @@ import sys
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
+_PR_SET_PDEATHSIG = 1
 
 
 def bring_loopback_up() -> None:
@@ -29,10 +31,21 @@ def bring_loopback_up() -> None:
             fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | _IFF_UP))
 
 
+def die_with_parent() -> None:
+    """SIGKILL this process when the bench worker that started it dies (no orphaned trainings)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError) as exc:
+        sys.stderr.write(f"[mlops-bench launch] cannot set the parent-death signal: {exc}\n")
+
+
 def main(argv: list[str]) -> None:
     memory, file_size, separator, *command = argv
     if separator != "--" or not command:
         sys.exit("usage: launch.py MEMORY_BYTES FILE_SIZE_BYTES -- ARGV...")
+    die_with_parent()
     try:
         bring_loopback_up()
     except OSError as exc:  # not fatal: only local helper processes need it

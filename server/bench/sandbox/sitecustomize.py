@@ -27,6 +27,7 @@ import weakref
 
 _REPORT_PATH = os.environ.pop("MLOPS_BENCH_REPORT", None)
 _OPTUNA_STORAGE = os.environ.get("MLOPS_BENCH_OPTUNA_STORAGE")
+_OWNER_PID = os.getpid()  # a forked child inherits the atexit handler; only this process reports
 
 _errors: list[str] = []
 _commands: list[str] = []
@@ -163,7 +164,10 @@ def _patch_torch(torch) -> None:
 
     __init__.__wrapped__ = original_init
     module_cls.__init__ = __init__
-    torch.optim.optimizer.register_optimizer_step_post_hook(_on_optimizer_step)
+    import importlib
+
+    # torch.optim.optimizer is not always loaded once `torch` itself finished importing.
+    importlib.import_module("torch.optim.optimizer").register_optimizer_step_post_hook(_on_optimizer_step)
 
 
 def _patch_torch_prune(prune) -> None:
@@ -384,6 +388,8 @@ def _install_subprocess_hook() -> None:
 
 
 def _write_report() -> None:
+    if os.getpid() != _OWNER_PID:
+        return
     report: dict = {"pid": os.getpid()}
     try:
         report["modules"] = sorted(name for name in list(sys.modules) if not name.startswith("_"))

@@ -1,0 +1,514 @@
+"""The LanceDB store: one table per library version, vector + full-text search, fused hybrid search.
+
+Layout under the cache directory (``MLOPS_LSP_INDEX_DIR``, else
+``${XDG_CACHE_HOME:-~/.cache}/mlops-lsp/docs-index``)::
+
+    lancedb/<library>__<version>.lance     the tables (name = library + installed version)
+    manifests/<table>.json                  fingerprint + chunk count + build timings
+    embeddings/<library>.npz                embedding cache keyed by the hash of the embedded text
+
+A table is (re)built on first use when its manifest is missing, its fingerprint differs (library
+version, index schema, embedding model, extraction spec or guides changed), or it cannot be opened
+or searched (corrupt): then it is rebuilt, not reported as a crash.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .chunking import Chunk, chunks_from_records, cli_backed_docs, guide_chunks, identifier_words, readme_chunks
+from .embedding import DIMENSION, DOCUMENT_MAX_TOKENS, MODEL_ID, Embedder, get_embedder
+from .guides import GUIDES
+from .libraries import ACTION_TARGETS, LIBRARIES, LibrarySpec, get_library
+
+SCHEMA_VERSION = 4
+SEARCH_MODES = ("vector", "fts", "hybrid")
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
+EXTRACT_TIMEOUT_S = 300
+_WORKER = Path(__file__).with_name("_extract_worker.py")
+
+
+def _log(message: str) -> None:
+    print(f"[docs-index] {message}", file=sys.stderr)
+
+
+class IndexError_(RuntimeError):
+    """A library could not be indexed (extraction failed, library not installed...)."""
+
+
+def default_cache_dir() -> Path:
+    override = os.environ.get("MLOPS_LSP_INDEX_DIR")
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "mlops-lsp" / "docs-index"
+
+
+@dataclasses.dataclass
+class SearchHit:
+    library: str
+    symbol: str
+    kind: str
+    source: str
+    text: str
+    score: float
+    part: int = 0
+    aliases: tuple[str, ...] = ()
+    summary: str = ""  # the short text that was embedded: symbol, parameters, opening paragraph
+
+    def names(self) -> tuple[str, ...]:
+        return (self.symbol, *self.aliases)
+
+
+@dataclasses.dataclass
+class BuildReport:
+    library: str
+    version: str
+    table: str
+    chunks: int
+    extract_seconds: float
+    embed_seconds: float
+    write_seconds: float
+    embedded: int  # chunks that needed a fresh embedding (the rest came from the cache)
+
+    @property
+    def seconds(self) -> float:
+        return self.extract_seconds + self.embed_seconds + self.write_seconds
+
+
+def table_name(library: str, version: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{library}__{version}")
+
+
+def guides_for_library(library: str) -> dict[str, str]:
+    return {action: GUIDES[action] for action, target in ACTION_TARGETS.items() if target == library and action in GUIDES}
+
+
+def extraction_fingerprint(spec: LibrarySpec, version: str) -> str:
+    """What the extracted records depend on: library version, extraction spec, extractor code."""
+    payload = {"version": version, "targets": spec.targets, "cli": spec.cli,
+               "worker": hashlib.sha1(_WORKER.read_bytes()).hexdigest()}
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint(spec: LibrarySpec, version: str) -> str:
+    payload = {
+        "schema": SCHEMA_VERSION,
+        "model": MODEL_ID,
+        "doc_tokens": DOCUMENT_MAX_TOKENS,
+        "library": spec.name,
+        "version": version,
+        "targets": spec.targets,
+        "cli": spec.cli,
+        "guides": guides_for_library(spec.name),
+        # The extraction and chunking code shape the table too.
+        "code": [hashlib.sha1(Path(__file__).with_name(name).read_bytes()).hexdigest()
+                 for name in ("_extract_worker.py", "chunking.py")],
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def extract_records(spec: LibrarySpec) -> list[dict[str, Any]]:
+    """Run the extractor worker for ``spec`` in a subprocess and return its records."""
+    payload = json.dumps({"roots": list(spec.roots), "targets": list(spec.targets), "cli": list(spec.cli)})
+    env = dict(os.environ)
+    # Keep the libraries quiet and offline while they are imported.
+    env.update({"DVC_NO_ANALYTICS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+                "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PYTHONWARNINGS": "ignore",
+                "KERAS_BACKEND": env.get("KERAS_BACKEND", "torch")})
+    env.update(spec.env)
+    with tempfile.TemporaryDirectory(prefix="mlops-lsp-extract-") as tmp:
+        out = Path(tmp) / "records.json"
+        try:
+            proc = subprocess.run(
+                [sys.executable, str(_WORKER), str(out)], input=payload, text=True, capture_output=True,
+                env=env, timeout=EXTRACT_TIMEOUT_S, cwd=tmp,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise IndexError_(f"extracting {spec.name} timed out after {EXTRACT_TIMEOUT_S} s") from exc
+        for line in proc.stderr.splitlines():
+            if line.startswith("[docs-index extract]"):
+                _log(f"{spec.name}: {line.split('] ', 1)[-1]}")
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+            raise IndexError_(f"extracting {spec.name} failed (exit {proc.returncode}): {tail}")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def library_chunks(spec: LibrarySpec, records: list[dict[str, Any]]) -> list[Chunk]:
+    if spec.name == "dvc":
+        records = cli_backed_docs(records, "dvc", "dvc.repo.Repo")
+    chunks = guide_chunks(spec.name, guides_for_library(spec.name))
+    chunks += chunks_from_records(spec.name, records)
+    if spec.name != "torch-prune":  # the torch README says nothing about pruning
+        chunks += readme_chunks(spec.name, spec.distribution)
+    return chunks
+
+
+def _fts_query(text: str) -> str:
+    """Plain words for the full-text query: code punctuation would otherwise reach the parser."""
+    words = re.findall(r"[A-Za-z0-9]+", f"{text} {identifier_words(text)}")
+    unique = list(dict.fromkeys(w.lower() for w in words if len(w) > 1))
+    return " ".join(unique[:64])
+
+
+def rrf_fuse(rankings: Iterable[Sequence[SearchHit]], k: int, weights: Sequence[float] | None = None) -> list[SearchHit]:
+    """Reciprocal rank fusion of ranked hit lists (same symbol = same item); best first."""
+    scores: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str], SearchHit] = {}
+    for index, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[index]
+        for rank, hit in enumerate(ranking):
+            key = (hit.library, hit.symbol)
+            scores[key] = scores.get(key, 0.0) + weight / (RRF_K + rank + 1)
+            if key not in best or hit.part < best[key].part:
+                best[key] = hit
+    ordered = sorted(scores, key=lambda key: -scores[key])[:k]
+    return [dataclasses.replace(best[key], score=scores[key]) for key in ordered]
+
+
+def interleave(rankings: Iterable[Sequence[SearchHit]], k: int) -> list[SearchHit]:
+    """Round-robin merge (1st of each ranking, then 2nd of each...), one hit per symbol.
+
+    Used when each ranking answers a different need (one query per needed function): fusion
+    by rank sums would favour generic chunks that appear in every ranking."""
+    lists = [list(r) for r in rankings]
+    merged: list[SearchHit] = []
+    seen: set[tuple[str, str]] = set()
+    for depth in range(max((len(r) for r in lists), default=0)):
+        for ranking in lists:
+            if depth < len(ranking):
+                hit = ranking[depth]
+                key = (hit.library, hit.symbol)
+                if key not in seen:
+                    seen.add(key)
+                    merged.append(hit)
+                    if len(merged) == k:
+                        return merged
+    return merged
+
+
+def _dedupe(hits: Iterable[SearchHit], k: int) -> list[SearchHit]:
+    seen: set[tuple[str, str]] = set()
+    result: list[SearchHit] = []
+    for hit in hits:
+        key = (hit.library, hit.symbol)
+        if key in seen:
+            continue
+        seen.add(key)
+        result.append(hit)
+        if len(result) == k:
+            break
+    return result
+
+
+class DocsIndex:
+    """Per-library LanceDB tables, built on first use and cached per installed version."""
+
+    def __init__(self, cache_dir: Path | str | None = None, embedder: Embedder | None = None) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._embedder = embedder
+        self._db: Any = None
+        self._tables: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder()
+        return self._embedder
+
+    def _connect(self) -> Any:
+        if self._db is None:
+            # Lance's Rust logger writes warnings ("No existing dataset...") to stderr otherwise.
+            os.environ.setdefault("LANCE_LOG", "error")
+            import lancedb
+
+            (self.cache_dir / "lancedb").mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(str(self.cache_dir / "lancedb"))
+        return self._db
+
+    def _manifest_path(self, table: str) -> Path:
+        return self.cache_dir / "manifests" / f"{table}.json"
+
+    def _read_manifest(self, table: str) -> dict[str, Any] | None:
+        path = self._manifest_path(table)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            _log(f"unreadable manifest {path}: {exc}; the table will be rebuilt")
+            return None
+
+    def _version(self, spec: LibrarySpec) -> str:
+        version = spec.version()
+        if version is None:
+            raise IndexError_(f"{spec.name} is not installed (distribution {spec.distribution!r})")
+        return version
+
+    # -- build ------------------------------------------------------------------------------
+    def status(self, library: str) -> str:
+        """"fresh", "missing", "stale" (fingerprint changed) or "corrupt"."""
+        spec = get_library(library)
+        version = self._version(spec)
+        table = table_name(spec.name, version)
+        manifest = self._read_manifest(table)
+        if manifest is None:
+            return "missing"
+        if manifest.get("fingerprint") != fingerprint(spec, version):
+            return "stale"
+        try:
+            rows = self._open_table(table).count_rows()
+        except Exception as exc:  # any LanceDB/IO failure means the stored table is unusable
+            _log(f"table {table} cannot be opened: {type(exc).__name__}: {exc}")
+            return "corrupt"
+        return "fresh" if rows == manifest.get("chunks") else "corrupt"
+
+    def ensure(self, libraries: Iterable[str]) -> list[BuildReport]:
+        """Build the tables that are missing, stale or corrupt; fresh ones are left alone."""
+        todo = [lib for lib in dict.fromkeys(libraries) if self.status(lib) != "fresh"]
+        return self.build(todo, reuse_extraction=True) if todo else []
+
+    def build(self, libraries: Iterable[str] | None = None, reuse_extraction: bool = False) -> list[BuildReport]:
+        """(Re)build the tables of ``libraries`` (all when None). Extraction subprocesses run two at
+        a time while the main thread embeds and writes the libraries already extracted.
+
+        ``reuse_extraction``: use the records cached from an earlier extraction of the same library
+        version with the same extractor (automatic rebuilds after a chunking/schema change do; an
+        explicit ``index build`` re-extracts)."""
+        names = list(dict.fromkeys(libraries or LIBRARIES))
+        specs = [get_library(name) for name in names]
+        versions = {spec.name: self._version(spec) for spec in specs}
+        reports: list[BuildReport] = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            started = {pool.submit(self._timed_extract, spec, versions[spec.name], reuse_extraction): spec
+                       for spec in specs}
+            for future in concurrent.futures.as_completed(started):
+                spec = started[future]
+                records, extract_seconds = future.result()
+                reports.append(self._build_table(spec, versions[spec.name], records, extract_seconds))
+        order = {name: i for i, name in enumerate(names)}
+        return sorted(reports, key=lambda r: order[r.library])
+
+    def _timed_extract(self, spec: LibrarySpec, version: str, reuse: bool) -> tuple[list[dict[str, Any]], float]:
+        start = time.perf_counter()
+        cache = self.cache_dir / "extracted" / f"{table_name(spec.name, version)}.json"
+        key = extraction_fingerprint(spec, version)
+        if reuse and cache.exists():
+            try:
+                cached = json.loads(cache.read_text(encoding="utf-8"))
+                if cached.get("fingerprint") == key:
+                    return cached["records"], time.perf_counter() - start
+            except (OSError, json.JSONDecodeError, AttributeError) as exc:
+                _log(f"extraction cache {cache} unreadable ({exc}); extracting again")
+        records = extract_records(spec)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"fingerprint": key, "records": records}), encoding="utf-8")
+        return records, time.perf_counter() - start
+
+    def _embed_with_cache(self, library: str, chunks: list[Chunk]) -> tuple[np.ndarray, int, float]:
+        """Vectors for ``chunks``; cached by the hash of the embedded text, so a rebuild only embeds
+        what changed. Continuation parts reuse the vector of their symbol's first part."""
+        start = time.perf_counter()
+        cache_path = self.cache_dir / "embeddings" / f"{library}.npz"
+        cache: dict[str, np.ndarray] = {}
+        if cache_path.exists():
+            try:
+                with np.load(cache_path) as data:
+                    cache = {key: data[key] for key in data.files}
+            except Exception as exc:
+                _log(f"embedding cache {cache_path} unreadable ({exc}); re-embedding")
+        first_parts = [c for c in chunks if c.part == 0]
+        missing = list(dict.fromkeys(c.embed_text for c in first_parts if c.content_hash() not in cache))
+        if missing:
+            vectors = self.embedder.embed(missing, max_tokens=DOCUMENT_MAX_TOKENS)
+            for text, vector in zip(missing, vectors):
+                cache[hashlib.sha1(text.encode("utf-8")).hexdigest()] = vector
+        by_symbol = {c.symbol: cache[c.content_hash()] for c in first_parts}
+        matrix = np.zeros((len(chunks), DIMENSION), dtype=np.float32)
+        for row, chunk in enumerate(chunks):
+            matrix[row] = by_symbol.get(chunk.symbol, cache.get(chunk.content_hash(), matrix[row]))
+        keep = {c.content_hash() for c in first_parts}
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{key: value for key, value in cache.items() if key in keep})
+        os.replace(tmp, cache_path)
+        return matrix, len(missing), time.perf_counter() - start
+
+    def _build_table(self, spec: LibrarySpec, version: str, records: list[dict[str, Any]],
+                     extract_seconds: float) -> BuildReport:
+        import pyarrow as pa
+
+        chunks = library_chunks(spec, records)
+        if not chunks:
+            raise IndexError_(f"no documentation extracted for {spec.name}")
+        # Continuation parts without a first part cannot happen; guard against empty symbols anyway.
+        vectors, embedded, embed_seconds = self._embed_with_cache(spec.name, chunks)
+        start = time.perf_counter()
+        table = table_name(spec.name, version)
+        data = pa.table({
+            "chunk_id": [c.chunk_id for c in chunks],
+            "library": [c.library for c in chunks],
+            "symbol": [c.symbol for c in chunks],
+            "aliases": ["\n".join(c.aliases) for c in chunks],
+            "kind": [c.kind for c in chunks],
+            "source": [c.source for c in chunks],
+            "part": pa.array([c.part for c in chunks], pa.int32()),
+            "text": [c.text for c in chunks],
+            "summary": [c.embed_text for c in chunks],
+            "fts_text": [c.fts_text for c in chunks],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), DIMENSION),
+        })
+        with self._lock:
+            db = self._connect()
+            self._tables.pop(table, None)
+            try:
+                handle = db.create_table(table, data=data, mode="overwrite")
+            except Exception as exc:  # a corrupt directory can block overwrite: remove it and retry
+                _log(f"overwriting {table} failed ({type(exc).__name__}: {exc}); recreating it")
+                shutil.rmtree(self.cache_dir / "lancedb" / f"{table}.lance", ignore_errors=True)
+                handle = db.create_table(table, data=data, mode="create")
+            handle.create_fts_index("fts_text", replace=True, with_position=False)
+            self._tables[table] = handle
+            self._drop_other_versions(spec.name, table)
+            manifest = {
+                "library": spec.name, "version": version, "table": table, "chunks": len(chunks),
+                "fingerprint": fingerprint(spec, version), "built_at": time.time(),
+            }
+            self._manifest_path(table).parent.mkdir(parents=True, exist_ok=True)
+            self._manifest_path(table).write_text(json.dumps(manifest, indent=1))
+        write_seconds = time.perf_counter() - start
+        _log(f"built {table}: {len(chunks)} chunks (extract {extract_seconds:.1f}s, embed {embed_seconds:.1f}s "
+             f"[{embedded} new], write {write_seconds:.1f}s)")
+        return BuildReport(spec.name, version, table, len(chunks), extract_seconds, embed_seconds,
+                           write_seconds, embedded)
+
+    def _drop_other_versions(self, library: str, keep: str) -> None:
+        prefix = table_name(library, "")
+        for name in self._table_names():
+            if name.startswith(prefix) and name != keep and name[len(prefix):len(prefix) + 1].isdigit():
+                _log(f"dropping {name} (replaced by {keep})")
+                self._connect().drop_table(name)
+                self._tables.pop(name, None)
+                self._manifest_path(name).unlink(missing_ok=True)
+
+    def _table_names(self) -> list[str]:
+        db = self._connect()
+        listing = db.list_tables() if hasattr(db, "list_tables") else db.table_names()
+        names = getattr(listing, "tables", listing)
+        return list(names)
+
+    # -- search -----------------------------------------------------------------------------
+    def _open_table(self, table: str) -> Any:
+        with self._lock:
+            if table not in self._tables:
+                self._tables[table] = self._connect().open_table(table)
+            return self._tables[table]
+
+    def table_for(self, library: str) -> Any:
+        """The table of ``library``'s installed version, built first if needed."""
+        self.ensure([library])
+        spec = get_library(library)
+        return self._open_table(table_name(spec.name, self._version(spec)))
+
+    def _rows_to_hits(self, rows: list[dict[str, Any]], score_key: str, higher_is_better: bool) -> list[SearchHit]:
+        hits = []
+        for row in rows:
+            raw = float(row.get(score_key, 0.0))
+            hits.append(SearchHit(
+                library=row["library"], symbol=row["symbol"], kind=row["kind"], source=row["source"],
+                text=row["text"], part=int(row["part"]), summary=row.get("summary") or "",
+                score=raw if higher_is_better else 1.0 - raw,
+                aliases=tuple(a for a in (row.get("aliases") or "").split("\n") if a),
+            ))
+        return hits
+
+    _COLUMNS = ["library", "symbol", "aliases", "kind", "source", "part", "text", "summary"]
+
+    def _vector_search(self, table: Any, vector: np.ndarray, limit: int) -> list[SearchHit]:
+        rows = (table.search(vector, vector_column_name="vector").distance_type("cosine")
+                .select([*self._COLUMNS, "_distance"]).limit(limit).to_list())
+        return self._rows_to_hits(rows, "_distance", higher_is_better=False)
+
+    def _fts_search(self, table: Any, query: str, limit: int) -> list[SearchHit]:
+        words = _fts_query(query)
+        if not words:
+            return []
+        rows = (table.search(words, query_type="fts", fts_columns="fts_text")
+                .select([*self._COLUMNS, "_score"]).limit(limit).to_list())
+        return self._rows_to_hits(rows, "_score", higher_is_better=True)
+
+    def search(self, query: str, library: str | Sequence[str] | None = None, k: int = 5,
+               mode: str = "hybrid", vector: np.ndarray | None = None) -> list[SearchHit]:
+        """Top ``k`` chunks (one per symbol) for ``query`` in the given libraries (all when None)."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
+        libraries = [library] if isinstance(library, str) else list(library or LIBRARIES)
+        if mode != "fts" and vector is None:
+            vector = self.embedder.embed([query])[0]
+        per_library = [self._search_library(lib, query, vector, k, mode) for lib in libraries]
+        if len(per_library) == 1:
+            return per_library[0]
+        return rrf_fuse(per_library, k)
+
+    def _search_library(self, library: str, query: str, vector: np.ndarray | None, k: int,
+                        mode: str) -> list[SearchHit]:
+        try:
+            return self._search_table(self.table_for(library), query, vector, k, mode)
+        except IndexError_:
+            raise
+        except Exception as exc:  # a table that fails at query time is treated as corrupt: rebuild once
+            _log(f"search in {library} failed ({type(exc).__name__}: {exc}); rebuilding its table")
+            self.build([library], reuse_extraction=True)
+            return self._search_table(self.table_for(library), query, vector, k, mode)
+
+    def _symbol_search(self, table: Any, query: str, vector: np.ndarray, limit: int) -> list[SearchHit]:
+        """Chunks whose symbol ends with a name the query calls (``self.log(`` -> ``*.log``),
+        ordered by vector similarity: code queries name the API they use."""
+        called = list(dict.fromkeys(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", query)))[:6]
+        called = [name for name in called if len(name) > 2]
+        if not called:
+            return []
+        clauses = " OR ".join(f"symbol LIKE '%.{name}' OR symbol LIKE '% {name}'" for name in called)
+        rows = (table.search(vector, vector_column_name="vector").distance_type("cosine")
+                .where(clauses, prefilter=True).select([*self._COLUMNS, "_distance"]).limit(limit).to_list())
+        return self._rows_to_hits(rows, "_distance", higher_is_better=False)
+
+    def _search_table(self, table: Any, query: str, vector: np.ndarray | None, k: int, mode: str) -> list[SearchHit]:
+        # Fetch more than k: continuation parts of one symbol are collapsed afterwards.
+        limit = max(3 * k, 15)
+        if mode == "vector":
+            return _dedupe(self._vector_search(table, vector, limit), k)
+        if mode == "fts":
+            return _dedupe(self._fts_search(table, query, limit), k)
+        rankings = [self._vector_search(table, vector, limit), self._fts_search(table, query, limit)]
+        symbol_ranking = self._symbol_search(table, query, vector, limit)
+        if symbol_ranking:
+            rankings.append(symbol_ranking)
+        return rrf_fuse(rankings, k)
+
+    def lookup(self, library: str, symbol: str) -> list[SearchHit]:
+        """All parts of ``symbol`` (exact name or alias) in ``library``'s table, in order."""
+        table = self.table_for(library)
+        escaped = symbol.replace("'", "''")
+        rows = (table.search().where(f"symbol = '{escaped}' OR aliases LIKE '%{escaped}%'")
+                .select(self._COLUMNS).limit(50).to_list())
+        hits = self._rows_to_hits(rows, "_score", higher_is_better=True)
+        return sorted((h for h in hits if symbol in h.names()), key=lambda h: (h.symbol != symbol, h.part))

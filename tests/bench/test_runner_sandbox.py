@@ -1,0 +1,127 @@
+"""The sandbox: time limit kills the whole process group, output is capped, the environment is
+scrubbed, there is no network, and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops_lsp.bench import runner
+from mlops_lsp.bench.runner import OUTPUT_CAP_BYTES, Sandbox
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, only not yet reaped
+
+
+def test_timeout_kills_the_whole_process_group() -> None:
+    script = (
+        "import subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '300'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    with Sandbox() as sandbox:
+        start = time.monotonic()
+        run = sandbox.execute([sys.executable, "-c", script], timeout=3, env=sandbox.environment(hook=False))
+        assert time.monotonic() - start < 30
+    assert run.timed_out and run.exit_code is None and not run.ok
+    assert "timed out" in run.failure()
+    child = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def test_escaped_daemons_are_killed_by_their_marker() -> None:
+    # A child in its own session escapes the process group; the sandbox marker still finds it.
+    script = (
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        "print(child.pid)\n"
+    )
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=30, env=sandbox.environment(hook=False))
+    assert run.ok, run.stderr
+    child = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def test_output_is_capped_to_its_tail() -> None:
+    script = "import sys\nfor i in range(60000):\n    print(f'line {i:06d} ' + 'x' * 40)\nprint('the end')\n"
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=60, env=sandbox.environment(hook=False))
+    assert run.ok
+    assert len(run.stdout.encode()) <= OUTPUT_CAP_BYTES + 100
+    assert "bytes of output dropped" in run.stdout.splitlines()[0]
+    assert run.stdout.rstrip().endswith("the end")
+    assert "line 000000" not in run.stdout
+
+
+def test_environment_is_scrubbed_and_points_into_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_API_KEY", "secret-value")
+    monkeypatch.setenv("WANDB_API_KEY", "another-secret")
+    script = "import json, os\nprint(json.dumps(dict(os.environ)))\n"
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=60, env=sandbox.environment())
+        root = sandbox.root
+    import json
+
+    env = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "FAKE_API_KEY" not in env and "WANDB_API_KEY" not in env
+    assert "secret-value" not in run.stdout
+    assert env["HOME"].startswith(str(root)) and env["TMPDIR"].startswith(str(root))
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{root}/work/mlflow.db"
+    assert env["WANDB_MODE"] == "offline" and env["WANDB_DIR"] == f"{root}/work"
+    assert env["MPLBACKEND"] == "Agg" and env["KERAS_BACKEND"] == "torch" and env["DVC_NO_ANALYTICS"] == "1"
+    assert "MLOPS_BENCH_REPORT" not in env  # the hook consumed it: child processes never overwrite the report
+    assert not root.exists()  # cleaned up
+
+
+@pytest.mark.skipif(not shutil.which("unshare") or os.geteuid() != 0, reason="needs unshare --net as root")
+def test_no_network_but_loopback_works() -> None:
+    script = (
+        "import socket\n"
+        "server = socket.socket(); server.bind(('127.0.0.1', 0)); server.listen()\n"
+        "print('loopback ok')\n"
+        "try:\n"
+        "    socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
+        "    print('network reachable')\n"
+        "except OSError as exc:\n"
+        "    print('no network:', type(exc).__name__)\n"
+    )
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=60, env=sandbox.environment(hook=False))
+    assert "loopback ok" in run.stdout
+    assert "no network" in run.stdout, run.stdout
+
+
+def test_hook_reports_imports_and_commands_and_never_breaks_the_script() -> None:
+    script = "import json, subprocess\nsubprocess.run(['true'])\nprint('done')\n"
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=60, env=sandbox.environment())
+        report = sandbox.read_report()
+    assert run.ok and run.stdout.strip() == "done"
+    assert report is not None and report["errors"] == []
+    assert "json" in report["modules"] and "torch" not in report["modules"]
+    assert report["commands"] == ["true"]
+
+
+def test_memory_limit_stops_a_runaway_allocation() -> None:
+    script = "blob = bytearray(%d)\nprint('allocated')\n" % (runner.MEMORY_LIMIT_BYTES + (1 << 30))
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=60, env=sandbox.environment(hook=False))
+    assert not run.ok and "MemoryError" in run.stderr
