@@ -51,13 +51,9 @@ def _build_parser() -> _Parser:
                        help="write the adapted file to OUT ('-' for stdout) instead of printing a diff")
 
     bench = commands.add_parser("bench", help="run the benchmark over a dataset")
-    try:
-        from .bench import cli as bench_cli
-    except ImportError:
-        bench_cli = None
-    if bench_cli is not None:
-        bench_cli.add_arguments(bench)
-    bench.set_defaults(bench_cli=bench_cli)
+    from .bench import cli as bench_cli
+
+    bench_cli.add_arguments(bench)
 
     index = commands.add_parser("index", help="build or search the documentation index")
     try:
@@ -124,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "adapt":
             return _adapt(args)
         if args.command == "bench":
-            if args.bench_cli is None:
-                return _fail("the benchmark is not available in this installation")
-            return args.bench_cli.run(args)
+            from .bench import cli as bench_cli
+
+            return bench_cli.run(args)
         if args.command == "index":
             if args.index_cli is None:
                 return _fail("the documentation index is not available in this installation")

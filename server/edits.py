@@ -120,10 +120,25 @@ def minimal_edits(old: str, new: str) -> list[TextEdit]:
     return edits
 
 
+class EditError(ValueError):
+    """Edits that cannot be applied (overlapping or inverted ranges)."""
+
+
 def apply_edits(text: str, edits: list[TextEdit]) -> str:
-    """Apply non-overlapping edits (any order), as an LSP client does."""
+    """Apply edits that all refer to ``text``, as an editor does: a position past the end of its
+    line means the end of that line; inserts at one position keep their list order, before a
+    replacement starting there (as VS Code does); overlapping ranges are an error."""
     index = _Index(text)
-    spans = sorted(((index.offset(e.start), index.offset(e.end), e.new_text) for e in edits), reverse=True)
-    for start, end, new_text in spans:
+    spans = []
+    for number, edit in enumerate(edits):
+        start, end = index.offset(edit.start), index.offset(edit.end)
+        if end < start:
+            raise EditError(f"edit #{number} ends before it starts")
+        spans.append((start, end, number, edit.new_text))
+    spans.sort(key=lambda span: span[:3])
+    for previous, current in zip(spans, spans[1:]):
+        if current[0] < previous[1]:
+            raise EditError(f"edits #{previous[2]} and #{current[2]} overlap")
+    for start, end, _, new_text in reversed(spans):  # bottom-up: earlier offsets stay valid
         text = text[:start] + new_text + text[end:]
     return text

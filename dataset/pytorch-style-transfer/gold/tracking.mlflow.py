@@ -200,29 +200,28 @@ def main() -> None:
     seed_everything(cfg.seed)
     os.makedirs(args.out, exist_ok=True)
 
-    mlflow.start_run()
-    mlflow.log_params(asdict(cfg))
-    rng = np.random.default_rng(cfg.seed)
-    images = make_content_images(cfg.num_train_images + 1, cfg.image_size, rng)
-    train_images, held_out = images[:-1], images[-1:]
-    criterion = PerceptualLoss(FeatureExtractor(), make_style_image(cfg.image_size), cfg.content_weight, cfg.style_weight)
+    with mlflow.start_run():
+        mlflow.log_params(asdict(cfg))
+        rng = np.random.default_rng(cfg.seed)
+        images = make_content_images(cfg.num_train_images + 1, cfg.image_size, rng)
+        train_images, held_out = images[:-1], images[-1:]
+        criterion = PerceptualLoss(FeatureExtractor(), make_style_image(cfg.image_size), cfg.content_weight, cfg.style_weight)
 
-    stylised, pixel_loss = optimise_pixels(held_out, criterion, cfg)
-    np.save(os.path.join(args.out, "stylised_pixels.npy"), stylised.numpy())
+        stylised, pixel_loss = optimise_pixels(held_out, criterion, cfg)
+        np.save(os.path.join(args.out, "stylised_pixels.npy"), stylised.numpy())
 
-    net = TransformNet(cfg.base_channels)
-    epoch_losses = train_transform_net(net, train_images, criterion, cfg)
-    net.eval()
-    with torch.no_grad():
-        fast_output = net(held_out)
-        held_out_loss, _, _ = criterion(fast_output, held_out)
-    np.save(os.path.join(args.out, "stylised_fast.npy"), fast_output.numpy())
-    torch.save(net.state_dict(), os.path.join(args.out, "transform_net.pt"))
-    with open(os.path.join(args.out, "losses.json"), "w") as f:
-        json.dump({"config": asdict(cfg), "pixel_loss": pixel_loss, "epoch_losses": epoch_losses,
-                   "held_out_loss": held_out_loss.item()}, f, indent=2)
-    mlflow.log_metric("held_out_loss", held_out_loss.item())
-    mlflow.end_run()
+        net = TransformNet(cfg.base_channels)
+        epoch_losses = train_transform_net(net, train_images, criterion, cfg)
+        net.eval()
+        with torch.no_grad():
+            fast_output = net(held_out)
+            held_out_loss, _, _ = criterion(fast_output, held_out)
+        np.save(os.path.join(args.out, "stylised_fast.npy"), fast_output.numpy())
+        torch.save(net.state_dict(), os.path.join(args.out, "transform_net.pt"))
+        with open(os.path.join(args.out, "losses.json"), "w") as f:
+            json.dump({"config": asdict(cfg), "pixel_loss": pixel_loss, "epoch_losses": epoch_losses,
+                       "held_out_loss": held_out_loss.item()}, f, indent=2)
+        mlflow.log_metric("held_out_loss", held_out_loss.item())
     print(f"final held-out perceptual loss: {held_out_loss.item():.4f}")
 
 
