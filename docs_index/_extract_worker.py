@@ -20,6 +20,7 @@ import warnings
 from typing import Any
 
 MAX_SIGNATURE_CHARS = 600
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # some CLIs colour their help (DVC's URLs)
 
 
 def _log(message: str) -> None:
@@ -187,7 +188,7 @@ class Extractor:
                     "symbol": f"{spec['program']} {command}",
                     "kind": "cli",
                     "signature": "",
-                    "doc": sub.format_help()[: self.max_doc_chars],
+                    "doc": _ANSI.sub("", sub.format_help())[: self.max_doc_chars],
                     "aliases": [],
                     "defined_in": module_name,
                 }

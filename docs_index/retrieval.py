@@ -22,7 +22,7 @@ import re
 from typing import Callable, Sequence
 
 from .guides import GUIDES
-from .libraries import ACTION_SOURCES, ACTION_TARGETS, FRAMEWORK_LIBRARIES, get_library
+from .libraries import ACTION_SOURCES, ACTION_TARGETS, FRAMEWORK_LIBRARIES
 from .store import DocsIndex, SearchHit, interleave
 from .tokens import count_tokens, truncate_to_tokens
 
@@ -195,6 +195,8 @@ def retrieve(
     if strategy == "docprompt":
         return _docprompt(index, action, code, target, k, budget_tokens, framework)
     source = source_library(action, code, framework)
+    if source not in index.libraries:
+        source = None
     docs_x = docs_for_code(index, source, code) if source else []
     if strategy == "docs-search":
         # Docs-X chunks are searched by their summary (symbol, parameters, opening paragraph): the
@@ -206,7 +208,7 @@ def retrieve(
         text, tokens, kept = _format(hits, budget_tokens)
         return RetrievedContext(strategy, action, kept, text, tokens, [q[:200] for q in queries])
     docs_x_text, _, _ = _format(docs_x, max(budget_tokens // 2, 200))
-    spec = get_library(target)
+    spec = index.spec(target)
     version = spec.version() or "installed"
     assert complete is not None
     if strategy == "llm-search":
@@ -241,6 +243,7 @@ def _docprompt(index: DocsIndex, action: str, code: str, target: str, k: int, bu
     queries = list(ACTION_INTENTS.get(action, ()))
     hits = _search_many(index, target, queries, k, skip=[f"guide:{action}"])
     source = source_library(action, code, framework)
+    source = source if source in index.libraries else None
     framework_queries = FRAMEWORK_INTENTS.get((source or "", action), ())
     if source and framework_queries:
         extra = _search_many(index, source, framework_queries, 2)

@@ -27,14 +27,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .chunking import Chunk, chunks_from_records, cli_backed_docs, guide_chunks, identifier_words, readme_chunks
 from .embedding import DIMENSION, DOCUMENT_MAX_TOKENS, MODEL_ID, Embedder, get_embedder
 from .guides import GUIDES
-from .libraries import ACTION_TARGETS, LIBRARIES, LibrarySpec, get_library
+from .libraries import ACTION_TARGETS, LIBRARIES, LibrarySpec
 
 SCHEMA_VERSION = 6
 SEARCH_MODES = ("vector", "fts", "hybrid")
@@ -220,14 +220,23 @@ def _dedupe(hits: Iterable[SearchHit], k: int) -> list[SearchHit]:
 class DocsIndex:
     """Per-library LanceDB tables, built on first use and cached per installed version."""
 
-    def __init__(self, cache_dir: Path | str | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, cache_dir: Path | str | None = None, embedder: Embedder | None = None,
+                 libraries: Mapping[str, LibrarySpec] | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        # Which libraries this index knows; tests pass a small real subset.
+        self.libraries: dict[str, LibrarySpec] = dict(libraries or LIBRARIES)
         self._embedder = embedder
         self._db: Any = None
         self._tables: dict[str, Any] = {}
         self._lock = threading.RLock()
 
     # -- plumbing ---------------------------------------------------------------------------
+    def spec(self, library: str) -> LibrarySpec:
+        try:
+            return self.libraries[library]
+        except KeyError:
+            raise KeyError(f"unknown library {library!r}; known: {', '.join(sorted(self.libraries))}") from None
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -266,7 +275,7 @@ class DocsIndex:
     # -- build ------------------------------------------------------------------------------
     def status(self, library: str) -> str:
         """"fresh", "missing", "stale" (fingerprint changed) or "corrupt"."""
-        spec = get_library(library)
+        spec = self.spec(library)
         version = self._version(spec)
         table = table_name(spec.name, version)
         manifest = self._read_manifest(table)
@@ -293,8 +302,8 @@ class DocsIndex:
         ``reuse_extraction``: use the records cached from an earlier extraction of the same library
         version with the same extractor (automatic rebuilds after a chunking/schema change do; an
         explicit ``index build`` re-extracts)."""
-        names = list(dict.fromkeys(libraries or LIBRARIES))
-        specs = [get_library(name) for name in names]
+        names = list(dict.fromkeys(libraries or self.libraries))
+        specs = [self.spec(name) for name in names]
         versions = {spec.name: self._version(spec) for spec in specs}
         reports: list[BuildReport] = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -386,7 +395,6 @@ class DocsIndex:
                 shutil.rmtree(self.cache_dir / "lancedb" / f"{table}.lance", ignore_errors=True)
                 handle = db.create_table(table, data=data, mode="create")
             handle.create_fts_index("fts_text", replace=True, with_position=False)
-            handle.create_fts_index("summary", replace=True, with_position=False)
             self._tables[table] = handle
             self._drop_other_versions(spec.name, table)
             manifest = {
@@ -426,7 +434,7 @@ class DocsIndex:
     def table_for(self, library: str) -> Any:
         """The table of ``library``'s installed version, built first if needed."""
         self.ensure([library])
-        spec = get_library(library)
+        spec = self.spec(library)
         return self._open_table(table_name(spec.name, self._version(spec)))
 
     def _rows_to_hits(self, rows: list[dict[str, Any]], score_key: str, higher_is_better: bool) -> list[SearchHit]:
@@ -448,11 +456,11 @@ class DocsIndex:
                 .select([*self._COLUMNS, "_distance"]).limit(limit).to_list())
         return self._rows_to_hits(rows, "_distance", higher_is_better=False)
 
-    def _fts_search(self, table: Any, query: str, limit: int, column: str = "fts_text") -> list[SearchHit]:
+    def _fts_search(self, table: Any, query: str, limit: int) -> list[SearchHit]:
         words = _fts_query(query)
         if not words:
             return []
-        rows = (table.search(words, query_type="fts", fts_columns=column)
+        rows = (table.search(words, query_type="fts", fts_columns="fts_text")
                 .select([*self._COLUMNS, "_score"]).limit(limit).to_list())
         return self._rows_to_hits(rows, "_score", higher_is_better=True)
 
@@ -461,13 +469,17 @@ class DocsIndex:
         """Top ``k`` chunks (one per symbol) for ``query`` in the given libraries (all when None)."""
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
-        libraries = [library] if isinstance(library, str) else list(library or LIBRARIES)
+        libraries = [library] if isinstance(library, str) else list(library or self.libraries)
         if mode != "fts" and vector is None:
             vector = self.embedder.embed([query])[0]
         per_library = [self._search_library(lib, query, vector, k, mode) for lib in libraries]
         if len(per_library) == 1:
             return per_library[0]
-        return rrf_fuse(per_library, k)
+        # Across tables, merge by score: within one mode the scores of different tables are on the
+        # same scale (cosine similarity, BM25, or the same fused formula), while fusing by rank
+        # would tie every table's first hit.
+        merged = sorted((hit for hits in per_library for hit in hits), key=lambda hit: -hit.score)
+        return merged[:k]
 
     def _search_library(self, library: str, query: str, vector: np.ndarray | None, k: int,
                         mode: str) -> list[SearchHit]:

@@ -55,14 +55,9 @@ def _build_parser() -> _Parser:
 
     bench_cli.add_arguments(bench)
 
-    index = commands.add_parser("index", help="build or search the documentation index")
-    try:
-        from .docs_index import cli as index_cli
-    except ImportError:
-        index_cli = None
-    if index_cli is not None:
-        index_cli.add_arguments(index)
-    index.set_defaults(index_cli=index_cli)
+    from .docs_index import cli as index_cli
+
+    index_cli.add_arguments(commands)
     return parser
 
 
@@ -124,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return bench_cli.run(args)
         if args.command == "index":
-            if args.index_cli is None:
-                return _fail("the documentation index is not available in this installation")
-            return args.index_cli.run(args)
+            from .docs_index import cli as index_cli
+
+            return index_cli.run(args)
     except KeyboardInterrupt:
         return 130
     return _fail(f"unknown command {args.command!r}")

@@ -93,7 +93,9 @@ class _PostImportFinder:
 
 
 class _Torch:
-    modules: "weakref.WeakSet" = weakref.WeakSet()  # every torch module alive
+    # every torch module alive: id -> weak reference. Not a WeakSet: that hashes the module while
+    # its __init__ runs, and some modules (torchmetrics) define a __hash__ that fails before init ends.
+    modules: dict[int, "weakref.ref"] = {}
     modules_created = 0
     optimizer_steps = 0
     seen_optimizers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # optimizer -> root ids
@@ -115,12 +117,13 @@ def _snapshot() -> dict:
 def _roots_of_optimizer(optimizer) -> list[int]:
     """The topmost live modules holding parameters this optimizer steps; remembered strongly."""
     param_ids = {id(p) for group in optimizer.param_groups for p in group.get("params", [])}
-    holders = [m for m in list(_Torch.modules) if any(id(p) in param_ids for p in m.parameters(recurse=False))]
+    alive = [m for m in (ref() for ref in list(_Torch.modules.values())) if m is not None]
+    holders = [m for m in alive if any(id(p) in param_ids for p in m.parameters(recurse=False))]
     if not holders:
         return []
     # A root is a live module containing a holder that no other live module containing it is inside.
     containing: dict[int, object] = {}
-    for module in list(_Torch.modules):
+    for module in alive:
         try:
             sub_ids = {id(s) for s in module.modules()}
         except Exception:
@@ -157,7 +160,8 @@ def _patch_torch(torch) -> None:
     def __init__(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
         try:
-            _Torch.modules.add(self)
+            key = id(self)
+            _Torch.modules[key] = weakref.ref(self, lambda _ref, key=key: _Torch.modules.pop(key, None))
             _Torch.modules_created += 1
         except Exception as exc:
             _fail("module init hook", exc)
