@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .libraries import LIBRARIES
-from .store import SEARCH_MODES, BuildReport, DocsIndex, IndexError_, SearchHit
+from .store import SEARCH_MODES, BuildFailed, BuildReport, DocsIndex, IndexError_, SearchHit
 
 
 def add_arguments(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     index = DocsIndex(cache_dir=args.index_dir)
     try:
         if args.index_command == "build":
-            _print_reports(index.build(args.library, reuse_extraction=args.reuse_extraction))
+            try:
+                _print_reports(index.build(args.library, reuse_extraction=args.reuse_extraction))
+            except BuildFailed as exc:
+                _print_reports(exc.reports)
+                raise
             return 0
         if args.index_command == "status":
             for name, spec in LIBRARIES.items():

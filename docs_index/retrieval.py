@@ -207,7 +207,10 @@ def retrieve(
         hits = _search_many(index, target, queries, k)
         text, tokens, kept = _format(hits, budget_tokens)
         return RetrievedContext(strategy, action, kept, text, tokens, [q[:200] for q in queries])
-    docs_x_text, _, _ = _format(docs_x, max(budget_tokens // 2, 200))
+    # In prompts Docs-X is given as summaries (symbol, parameters, opening paragraph): one long
+    # docstring would otherwise eat the budget of all the other calls.
+    brief = [dataclasses.replace(hit, text=hit.summary or hit.text) for hit in docs_x]
+    docs_x_text, _, _ = _format(brief, max(budget_tokens // 2, 200))
     spec = index.spec(target)
     version = spec.version() or "installed"
     assert complete is not None

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -36,9 +37,11 @@ from .embedding import DIMENSION, DOCUMENT_MAX_TOKENS, MODEL_ID, Embedder, get_e
 from .guides import GUIDES
 from .libraries import ACTION_TARGETS, LIBRARIES, LibrarySpec
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 SEARCH_MODES = ("vector", "fts", "hybrid")
-RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
+FTS_COLUMNS = ("fts_text", "name_words")
+RRF_K = 60
+QUERY_CACHE_SIZE = 512  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 EXTRACT_TIMEOUT_S = 300
 _WORKER = Path(__file__).with_name("_extract_worker.py")
 
@@ -49,6 +52,14 @@ def _log(message: str) -> None:
 
 class IndexError_(RuntimeError):
     """A library could not be indexed (extraction failed, library not installed...)."""
+
+
+class BuildFailed(IndexError_):
+    """Some libraries could not be built; ``reports`` holds the ones that were."""
+
+    def __init__(self, message: str, reports: list["BuildReport"]) -> None:
+        super().__init__(message)
+        self.reports = reports
 
 
 def default_cache_dir() -> Path:
@@ -229,6 +240,26 @@ class DocsIndex:
         self._db: Any = None
         self._tables: dict[str, Any] = {}
         self._lock = threading.RLock()
+        # Full-text and vector queries of one search run side by side (LanceDB releases the GIL),
+        # and the full-text query overlaps the query embedding.
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="docs-index")
+        self._query_vectors: dict[str, np.ndarray] = {}
+        # Libraries whose table was verified fresh in this process: the per-query path must not
+        # re-read manifests and re-hash sources (a version change needs a new process anyway).
+        self._fresh: dict[str, str] = {}
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, memoised (bounded): the editor repeats the same intent queries."""
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+            if len(self._query_vectors) >= QUERY_CACHE_SIZE:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+            self._query_vectors[query] = vector
+        return vector
+
+    def clear_query_cache(self) -> None:
+        self._query_vectors.clear()
 
     # -- plumbing ---------------------------------------------------------------------------
     def spec(self, library: str) -> LibrarySpec:
@@ -246,7 +277,7 @@ class DocsIndex:
     def _connect(self) -> Any:
         if self._db is None:
             # Lance's Rust logger writes warnings ("No existing dataset...") to stderr otherwise.
-            os.environ.setdefault("LANCE_LOG", "error")
+            os.environ.setdefault("LANCEDB_LOG", "error")
             import lancedb
 
             (self.cache_dir / "lancedb").mkdir(parents=True, exist_ok=True)
@@ -306,15 +337,25 @@ class DocsIndex:
         specs = [self.spec(name) for name in names]
         versions = {spec.name: self._version(spec) for spec in specs}
         reports: list[BuildReport] = []
+        errors: list[str] = []
+        for name in names:
+            self._fresh.pop(name, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             started = {pool.submit(self._timed_extract, spec, versions[spec.name], reuse_extraction): spec
                        for spec in specs}
             for future in concurrent.futures.as_completed(started):
                 spec = started[future]
-                records, extract_seconds = future.result()
-                reports.append(self._build_table(spec, versions[spec.name], records, extract_seconds))
+                try:
+                    records, extract_seconds = future.result()
+                    reports.append(self._build_table(spec, versions[spec.name], records, extract_seconds))
+                except IndexError_ as exc:  # one broken library must not stop the others
+                    _log(str(exc))
+                    errors.append(str(exc))
         order = {name: i for i, name in enumerate(names)}
-        return sorted(reports, key=lambda r: order[r.library])
+        reports.sort(key=lambda r: order[r.library])
+        if errors:
+            raise BuildFailed("; ".join(errors), reports)
+        return reports
 
     def _timed_extract(self, spec: LibrarySpec, version: str, reuse: bool) -> tuple[list[dict[str, Any]], float]:
         start = time.perf_counter()
@@ -382,6 +423,7 @@ class DocsIndex:
             "part": pa.array([c.part for c in chunks], pa.int32()),
             "text": [c.text for c in chunks],
             "summary": [c.embed_text for c in chunks],
+            "name_words": [identifier_words(" ".join([c.symbol, *c.aliases])) for c in chunks],
             "fts_text": [c.fts_text for c in chunks],
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), DIMENSION),
         })
@@ -394,7 +436,12 @@ class DocsIndex:
                 _log(f"overwriting {table} failed ({type(exc).__name__}: {exc}); recreating it")
                 shutil.rmtree(self.cache_dir / "lancedb" / f"{table}.lance", ignore_errors=True)
                 handle = db.create_table(table, data=data, mode="create")
-            handle.create_fts_index("fts_text", replace=True, with_position=False)
+            with warnings.catch_warnings():
+                # lancedb 0.40 marks create_fts_index deprecated in favour of create_index(config=FTS())
+                # whose sync-table signature is still vector-only; the native FTS index is the same.
+                warnings.simplefilter("ignore", category=DeprecationWarning)
+                handle.create_fts_index("fts_text", replace=True, with_position=False)
+                handle.create_fts_index("name_words", replace=True, with_position=False)
             self._tables[table] = handle
             self._drop_other_versions(spec.name, table)
             manifest = {
@@ -433,9 +480,13 @@ class DocsIndex:
 
     def table_for(self, library: str) -> Any:
         """The table of ``library``'s installed version, built first if needed."""
-        self.ensure([library])
-        spec = self.spec(library)
-        return self._open_table(table_name(spec.name, self._version(spec)))
+        table = self._fresh.get(library)
+        if table is None:
+            self.ensure([library])
+            spec = self.spec(library)
+            table = table_name(spec.name, self._version(spec))
+            self._fresh[library] = table
+        return self._open_table(table)
 
     def _rows_to_hits(self, rows: list[dict[str, Any]], score_key: str, higher_is_better: bool) -> list[SearchHit]:
         hits = []
@@ -456,11 +507,17 @@ class DocsIndex:
                 .select([*self._COLUMNS, "_distance"]).limit(limit).to_list())
         return self._rows_to_hits(rows, "_distance", higher_is_better=False)
 
-    def _fts_search(self, table: Any, query: str, limit: int) -> list[SearchHit]:
+    def _fts_search(self, table: Any, query: str, limit: int, columns: Sequence[str] = FTS_COLUMNS,
+                    boosts: Sequence[float] | None = None) -> list[SearchHit]:
+        """BM25 over the full text and, as a second field, the symbol's name words (the usual
+        title field of multi-field search: a query naming the API should find it first)."""
         words = _fts_query(query)
         if not words:
             return []
-        rows = (table.search(words, query_type="fts", fts_columns="fts_text")
+        from lancedb.query import MultiMatchQuery
+
+        full_text = MultiMatchQuery(words, list(columns), boosts=list(boosts) if boosts else None)
+        rows = (table.search(full_text, query_type="fts")
                 .select([*self._COLUMNS, "_score"]).limit(limit).to_list())
         return self._rows_to_hits(rows, "_score", higher_is_better=True)
 
@@ -470,9 +527,10 @@ class DocsIndex:
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         libraries = [library] if isinstance(library, str) else list(library or self.libraries)
-        if mode != "fts" and vector is None:
-            vector = self.embedder.embed([query])[0]
-        per_library = [self._search_library(lib, query, vector, k, mode) for lib in libraries]
+        if mode == "fts" or vector is not None:
+            per_library = [self._search_library(lib, query, vector, k, mode) for lib in libraries]
+        else:
+            per_library = [self._search_library(lib, query, None, k, mode, lazy_vector=True) for lib in libraries]
         if len(per_library) == 1:
             return per_library[0]
         # Across tables, merge by score: within one mode the scores of different tables are on the
@@ -482,15 +540,15 @@ class DocsIndex:
         return merged[:k]
 
     def _search_library(self, library: str, query: str, vector: np.ndarray | None, k: int,
-                        mode: str) -> list[SearchHit]:
+                        mode: str, lazy_vector: bool = False) -> list[SearchHit]:
         try:
-            return self._search_table(self.table_for(library), query, vector, k, mode)
+            return self._search_table(self.table_for(library), query, vector, k, mode, lazy_vector)
         except IndexError_:
             raise
         except Exception as exc:  # a table that fails at query time is treated as corrupt: rebuild once
             _log(f"search in {library} failed ({type(exc).__name__}: {exc}); rebuilding its table")
             self.build([library], reuse_extraction=True)
-            return self._search_table(self.table_for(library), query, vector, k, mode)
+            return self._search_table(self.table_for(library), query, vector, k, mode, lazy_vector)
 
     def _symbol_search(self, table: Any, query: str, vector: np.ndarray, limit: int) -> list[SearchHit]:
         """Chunks whose symbol ends with a name the query calls (``self.log(`` -> ``*.log``),
@@ -504,15 +562,20 @@ class DocsIndex:
                 .where(clauses, prefilter=True).select([*self._COLUMNS, "_distance"]).limit(limit).to_list())
         return self._rows_to_hits(rows, "_distance", higher_is_better=False)
 
-    def _search_table(self, table: Any, query: str, vector: np.ndarray | None, k: int, mode: str) -> list[SearchHit]:
+    def _search_table(self, table: Any, query: str, vector: np.ndarray | None, k: int, mode: str,
+                      lazy_vector: bool = False) -> list[SearchHit]:
         # Fetch more than k: continuation parts of one symbol are collapsed afterwards.
         limit = max(3 * k, 15)
-        if mode == "vector":
-            return _dedupe(self._vector_search(table, vector, limit), k)
         if mode == "fts":
             return _dedupe(self._fts_search(table, query, limit), k)
-        rankings = [self._vector_search(table, vector, limit), self._fts_search(table, query, limit)]
-        symbol_ranking = self._symbol_search(table, query, vector, limit)
+        fts_future = self._pool.submit(self._fts_search, table, query, limit) if mode == "hybrid" else None
+        if vector is None:  # embed while the full-text query runs
+            vector = self.query_vector(query)
+        if mode == "vector":
+            return _dedupe(self._vector_search(table, vector, limit), k)
+        symbol_future = self._pool.submit(self._symbol_search, table, query, vector, limit)
+        rankings = [self._vector_search(table, vector, limit), fts_future.result()]
+        symbol_ranking = symbol_future.result()
         if symbol_ranking:
             rankings.append(symbol_ranking)
         return rrf_fuse(rankings, k)

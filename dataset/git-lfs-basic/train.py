@@ -48,7 +48,8 @@ def main() -> None:
 
     lfs_files = repo.git.lfs("ls-files").splitlines()
     print(f"LFS files: {lfs_files}")
-    print(f"final commit {commit.hexsha[:10]}: {len(lfs_files)} data file(s) versioned")
+    print(f"committed {commit.hexsha[:10]}")
+    print(f"final: {len(lfs_files)} data file(s) versioned in {len(list(repo.iter_commits()))} commit(s)")
 
 
 if __name__ == "__main__":

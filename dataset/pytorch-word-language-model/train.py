@@ -12,7 +12,6 @@ Typical use:
 import argparse
 import json
 import math
-import os
 import random
 import time
 
@@ -410,7 +409,7 @@ def generate_words(model, corpus, args, n_words, temperature=1.0):
 
 def parse_args():
     parser = argparse.ArgumentParser(description="PyTorch word-level language model on a built-in corpus")
-    parser.add_argument("--n-train-sentences", type=int, default=3000, help="sentences in the training text")
+    parser.add_argument("--n-train-sentences", type=int, default=1500, help="sentences in the training text")
     parser.add_argument("--n-valid-sentences", type=int, default=300)
     parser.add_argument("--n-test-sentences", type=int, default=300)
     parser.add_argument("--model", type=str, default="LSTM",

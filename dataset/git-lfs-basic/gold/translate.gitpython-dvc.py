@@ -62,7 +62,8 @@ def main() -> None:
 
     dvc_files = [path for path, _ in repo.index.entries if path.endswith(".dvc")]
     print(f"DVC files: {dvc_files} ({pushed} object(s) pushed to {storage_dir})")
-    print(f"final commit {commit.hexsha[:10]}: {len(dvc_files)} data file(s) versioned")
+    print(f"committed {commit.hexsha[:10]}")
+    print(f"final: {len(dvc_files)} data file(s) versioned in {len(list(repo.iter_commits()))} commit(s)")
 
 
 if __name__ == "__main__":

@@ -27,13 +27,13 @@ SIDE = 8
 
 @dataclass
 class Config:
-    n_samples: int = 3000
+    n_samples: int = 1600
     val_fraction: float = 0.2
     hidden_dim: int = 128
     latent_dim: int = 4
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
-    batch_size: int = 64
+    batch_size: int = 128
     epochs: int = 5
     beta: float = 1.0  # weight of the KL term (beta-VAE)
     seed: int = 0

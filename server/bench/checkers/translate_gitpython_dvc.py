@@ -80,18 +80,21 @@ def _has_object(root: Path, md5: str) -> bool:
 
 def cache_dir(repo: Path) -> Path:
     config = _config(repo)
-    configured = config.get("cache", "dir", fallback=None)
+    section = next((s for s in config.sections() if s.strip("'") == "cache"), None)
+    configured = config.get(section, "dir", fallback=None) if section else None
     return (repo / ".dvc" / configured).resolve() if configured else repo / ".dvc" / "cache"
 
 
 def remote_dir(repo: Path) -> tuple[Path | None, str]:
     """The default remote's local directory, or (None, why not)."""
     config = _config(repo)
-    name = config.get("core", "remote", fallback=None)
+    core = next((s for s in config.sections() if s.strip("'") == "core"), None)
+    name = config.get(core, "remote", fallback=None) if core else None
     if not name:
         return None, "no default DVC remote configured (dvc remote add -d ...)"
-    section = f'remote "{name}"'
-    url = config.get(section, "url", fallback=None) if config.has_section(section) else None
+    # DVC writes quoted section names: ['remote "storage"'].
+    section = next((s for s in config.sections() if s.strip("'") == f'remote "{name}"'), None)
+    url = config.get(section, "url", fallback=None) if section else None
     if not url:
         return None, f"DVC remote {name!r} has no url"
     if url.startswith("file://"):

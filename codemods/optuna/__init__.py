@@ -1,0 +1,1 @@
+"""Codemods whose target library is Optuna (hpo.optuna), one per framework shape."""

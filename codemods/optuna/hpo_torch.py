@@ -1,0 +1,312 @@
+"""hpo.optuna for raw PyTorch scripts: an Optuna study over the hyperparameters the script fixes."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from .. import ActionCodemod, Decline, Example
+from ._engine import adapt
+
+
+class TorchOptunaHpo(ActionCodemod):
+    """Lift the script's hyperparameters into ``objective(trial)``, run a short study on the metric it
+    prints last, then run the training once more with ``study.best_params`` (see ``_engine``)."""
+
+    ACTION = "hpo.optuna"
+    FRAMEWORKS = ("pytorch",)
+    DESCRIPTION = "Add Optuna hyperparameter optimisation to a raw PyTorch script"
+
+    EXAMPLES = [
+        Example(
+            before='''\
+import torch
+from torch import nn
+
+LR = 0.05
+HIDDEN = 16
+EPOCHS = 3
+
+x = torch.randn(200, 2)
+y = (x[:, 0] * x[:, 1] > 0).long()
+model = nn.Sequential(nn.Linear(2, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2))
+optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+for epoch in range(EPOCHS):
+    optimizer.zero_grad()
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+accuracy = (model(x).argmax(dim=1) == y).float().mean().item()
+torch.save(model.state_dict(), "model.pt")
+print(f"final accuracy: {accuracy:.3f}")
+''',
+            after='''\
+import torch
+from torch import nn
+import optuna
+import os
+
+TUNED_PARAMS: dict = {}  # hyperparameters of the Optuna trial being run
+
+LR = 0.05
+HIDDEN = 16
+EPOCHS = 3
+
+x = torch.randn(200, 2)
+y = (x[:, 0] * x[:, 1] > 0).long()
+
+
+def train_and_evaluate():
+    """The script's run with the hyperparameters in TUNED_PARAMS; returns its final accuracy."""
+    global LR, HIDDEN, model, optimizer, epoch, loss, accuracy
+    LR = TUNED_PARAMS.get("LR", LR)
+    HIDDEN = TUNED_PARAMS.get("HIDDEN", HIDDEN)
+    model = nn.Sequential(nn.Linear(2, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    for epoch in range(EPOCHS):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    accuracy = (model(x).argmax(dim=1) == y).float().mean().item()
+    torch.save(model.state_dict(), "model.pt")
+    print(f"final accuracy: {accuracy:.3f}")
+    return accuracy
+
+
+def objective(trial: optuna.Trial) -> float:
+    TUNED_PARAMS.update(
+        {
+            "LR": trial.suggest_float("LR", 0.005, 0.15, log=True),
+            "HIDDEN": trial.suggest_int("HIDDEN", 8, 32, step=8),
+        }
+    )
+    return float(train_and_evaluate())
+
+
+study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+print(f"best params: {study.best_params}")
+TUNED_PARAMS.update(study.best_params)
+train_and_evaluate()
+''',
+        ),
+        Example(
+            before='''\
+import torch
+from torch import nn
+
+
+def train(epochs: int) -> float:
+    hidden_size = 32
+    dropout = 0.1
+    model = nn.Sequential(nn.Linear(8, hidden_size), nn.Dropout(dropout), nn.Linear(hidden_size, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    x, y = torch.randn(64, 8), torch.randn(64, 1)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def main():
+    loss = train(epochs=5)
+    print(f"final training loss: {loss:.4f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+            after='''\
+import torch
+from torch import nn
+import optuna
+import os
+
+TUNED_PARAMS: dict = {}  # hyperparameters of the Optuna trial being run
+
+
+def train(epochs: int) -> float:
+    hidden_size = TUNED_PARAMS.get("hidden_size", 32)
+    dropout = TUNED_PARAMS.get("dropout", 0.1)
+    model = nn.Sequential(nn.Linear(8, hidden_size), nn.Dropout(dropout), nn.Linear(hidden_size, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=TUNED_PARAMS.get("lr", 1e-3), weight_decay=TUNED_PARAMS.get("weight_decay", 1e-4))
+    x, y = torch.randn(64, 8), torch.randn(64, 1)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def main():
+    loss = train(epochs=5)
+    print(f"final training loss: {loss:.4f}")
+    return loss
+
+
+def train_and_evaluate():
+    """The script's run with the hyperparameters in TUNED_PARAMS; returns its final training loss."""
+    return main()
+
+
+def objective(trial: optuna.Trial) -> float:
+    TUNED_PARAMS.update(
+        {
+            "lr": trial.suggest_float("lr", 0.0001, 0.003, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-05, 0.001, log=True),
+            "hidden_size": trial.suggest_int("hidden_size", 16, 64, step=16),
+            "dropout": trial.suggest_float("dropout", 0.05, 0.2),
+        }
+    )
+    return float(train_and_evaluate())
+
+
+if __name__ == "__main__":
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+    print(f"best params: {study.best_params}")
+    TUNED_PARAMS.update(study.best_params)
+    train_and_evaluate()
+''',
+        ),
+        Example(
+            before='''\
+import torch
+from torch import nn
+
+HIDDEN = 32
+LR = 1e-2
+
+
+class Net(nn.Module):
+    def __init__(self, hidden=HIDDEN):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def main():
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    torch.save(model.state_dict(), "net.pt")
+    print(f"final loss: {loss.item():.4f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+            after='''\
+import torch
+from torch import nn
+import optuna
+import os
+
+TUNED_PARAMS: dict = {}  # hyperparameters of the Optuna trial being run
+
+HIDDEN = 32
+LR = 1e-2
+
+
+class Net(nn.Module):
+    def __init__(self, hidden=HIDDEN):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def main():
+    model = Net(hidden=HIDDEN)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    torch.save(model.state_dict(), "net.pt")
+    print(f"final loss: {loss.item():.4f}")
+    return loss.item()
+
+
+def train_and_evaluate():
+    """The script's run with the hyperparameters in TUNED_PARAMS; returns its final loss."""
+    global HIDDEN, LR
+    HIDDEN = TUNED_PARAMS.get("HIDDEN", HIDDEN)
+    LR = TUNED_PARAMS.get("LR", LR)
+    return main()
+
+
+def objective(trial: optuna.Trial) -> float:
+    TUNED_PARAMS.update(
+        {
+            "LR": trial.suggest_float("LR", 0.001, 0.03, log=True),
+            "HIDDEN": trial.suggest_int("HIDDEN", 16, 64, step=16),
+        }
+    )
+    return float(train_and_evaluate())
+
+
+if __name__ == "__main__":
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+    print(f"best params: {study.best_params}")
+    TUNED_PARAMS.update(study.best_params)
+    train_and_evaluate()
+''',
+        ),
+    ]
+
+    DECLINES = [
+        Decline(
+            source='''\
+import sys
+
+import torch
+
+
+def main():
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(torch.randn(8, 4)).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    print(f"loss: {loss.item():.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+''',
+            reason="no final printed metric",
+        ),
+        Decline(
+            source='''\
+import torch
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(3):
+    optimizer.zero_grad()
+    model(torch.randn(8, 4)).pow(2).mean().backward()
+    optimizer.step()
+torch.save(model.state_dict(), "model.pt")
+print("done")
+''',
+            reason="no metric whose direction is known",
+        ),
+    ]
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        return adapt(tree, self.context, ('torch',), "raw PyTorch")
