@@ -429,6 +429,8 @@ class ScalarTypes:
         function.visit(_Returns())
         if not values or any(v is None for v in values):
             return None
+        if all(_is_metrics_dict(value) for value in values):
+            return "dict"
         kinds: list[tuple[bool, ...] | bool] = []
         for value in values:
             if isinstance(value, cst.Tuple):
@@ -633,12 +635,19 @@ class HyperparameterFinder:
         """Module-level ``NAME = <literal>`` assigned before the run starts."""
         constants: dict[str, str] = {}
         module_level = isinstance(region.owner, cst.Module)
+        assignments: dict[str, int] = {}
+        for statement in _module_scope_statements(self.index.tree):
+            if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+                for name in collect([statement]).bound:
+                    assignments[name] = assignments.get(name, 0) + 1
         for position, statement in enumerate(self.index.tree.body):
             if module_level and position >= region.index:
                 break
-            target = _call_target(statement)
-            if target and _CONSTANT.match(target[0]) and _is_literal(target[1]):
-                constants[target[0]] = code_of(target[1])
+            for name, value in _literal_assignments(statement):
+                if _CONSTANT.match(name) or (
+                    assignments.get(name) == 1 and isinstance(value, (cst.Integer, cst.Float)) and not name.startswith("_")
+                ):
+                    constants[name] = code_of(value)
         return constants
 
     def _optimizer_settings(self, found: Hyperparameters, region: Region, shadowed: set[str]) -> None:
@@ -661,6 +670,40 @@ class HyperparameterFinder:
             for arg in optimizer.args:
                 if arg.keyword and _is_literal(arg.value):
                     found.add_item(arg.keyword.value, code_of(arg.value))
+
+
+def _literal_assignments(statement: cst.BaseStatement) -> list[tuple[str, cst.BaseExpression]]:
+    """``NAME = 1`` and ``a, b = 1, 2`` at module level, with literal values."""
+    if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1):
+        return []
+    small = statement.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return []
+    target, value = small.targets[0].target, small.value
+    if isinstance(target, cst.Name):
+        return [(target.value, value)] if _is_literal(value) else []
+    if isinstance(target, cst.Tuple) and isinstance(value, cst.Tuple) and len(target.elements) == len(value.elements):
+        return [
+            (t.value.value, v.value)
+            for t, v in zip(target.elements, value.elements)
+            if isinstance(t.value, cst.Name) and _is_literal(v.value)
+        ]
+    return []
+
+
+def _is_metrics_dict(value: cst.BaseExpression) -> bool:
+    """``{"val_loss": losses.avg, "val_acc": acc}``: string keys, no nested containers or text."""
+    return (
+        isinstance(value, cst.Dict)
+        and bool(value.elements)
+        and all(
+            isinstance(e, cst.DictElement)
+            and isinstance(e.key, cst.SimpleString)
+            and not isinstance(e.value, (cst.SimpleString, cst.FormattedString, cst.List, cst.Dict, cst.Tuple, cst.Set))
+            and not m.matches(e.value, m.Name(m.MatchIfTrue(lambda n: n in ("None", "True", "False"))))
+            for e in value.elements
+        )
+    )
 
 
 def _is_literal(value: cst.BaseExpression) -> bool:
@@ -721,7 +764,7 @@ def _slug(text: str) -> str:
 
 _METRIC_NAME = re.compile(
     r"loss|acc|err|ppl|perplex|f1|auc|score|metric|mse|mae|rmse|psnr|ssim|reward|return|dist|kl|nll|bce|recon|"
-    r"precision|recall|iou|dice|bleu|elbo|likelihood|cost|fid|r2",
+    r"precision|recall|iou|dice|bleu|elbo|likelihood|cost|fid|r2|stats|metrics",
     re.I,
 )
 
@@ -965,6 +1008,8 @@ class _MetricFinder:
         if isinstance(small, cst.Assign) and len(small.targets) == 1:
             target, value = small.targets[0].target, small.value
             if isinstance(target, cst.Name):
+                if isinstance(value, cst.Call) and self.scalars.returns(value, self.current_class) == "dict":
+                    return f"**{name}"
                 return name if self.scalars.is_scalar(value, self.env, self.current_class) else None
             if isinstance(target, cst.Tuple):
                 names = [e.value.value if isinstance(e.value, cst.Name) else None for e in target.elements]
@@ -998,7 +1043,9 @@ class _MetricFinder:
                     if name in later or not is_metric_name(name) or (step and name == step):
                         continue
                     value = self._value_of(name, statement)
-                    if value is not None:
+                    if value is not None and value.startswith("**"):
+                        values[value] = name
+                    elif value is not None:
                         values[name] = value
                 values.update(self._appended(statement))
             if values:

@@ -5,3 +5,5 @@ Entry points: :class:`mlops_lsp.docs_index.store.DocsIndex` (build/search) and
 package is cheap: LanceDB, the embedder and the libraries themselves load on first use, and the
 libraries are only ever imported in an extraction subprocess.
 """
+
+SEARCH_MODES = ("vector", "fts", "hybrid")

@@ -20,8 +20,15 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
+from . import SEARCH_MODES
 from .libraries import LIBRARIES
-from .store import SEARCH_MODES, BuildFailed, BuildReport, DocsIndex, IndexError_, SearchHit
+
+# The main CLI builds this parser in every process, the language server's included: the store
+# (numpy, lancedb) is imported only when an index command runs.
+if TYPE_CHECKING:
+    from .store import BuildReport, SearchHit
 
 
 def add_arguments(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
@@ -71,6 +78,8 @@ def _print_hits(hits: Sequence[SearchHit], full: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .store import BuildFailed, DocsIndex, IndexError_
+
     index = DocsIndex(cache_dir=args.index_dir)
     try:
         if args.index_command == "build":

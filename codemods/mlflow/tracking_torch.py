@@ -14,10 +14,14 @@ from .._tracking import MetricLog, ModuleIndex, apply_edits, plan_torch_tracking
 
 def mlflow_metric_call(log: MetricLog) -> str:
     step = f", step={log.step}" if log.step else ""
-    if len(log.values) == 1:
-        ((name, value),) = log.values.items()
+    spreads = [key[2:] for key in log.values if key.startswith("**")]
+    plain = {name: value for name, value in log.values.items() if not name.startswith("**")}
+    if len(plain) == 1 and not spreads:
+        ((name, value),) = plain.items()
         return f'mlflow.log_metric("{name}", {value}{step})'
-    entries = ", ".join(f'"{name}": {value}' for name, value in log.values.items())
+    if len(spreads) == 1 and not plain:
+        return f"mlflow.log_metrics({spreads[0]}{step})"
+    entries = ", ".join([*(f"**{name}" for name in spreads), *(f'"{name}": {value}' for name, value in plain.items())])
     return f"mlflow.log_metrics({{{entries}}}{step})"
 
 

@@ -104,7 +104,7 @@ def search_for(name: str, value: int | float) -> Search | None:
         return _int_search(key, value)
     if _LEARNING_RATE.search(key):
         # a learning rate much above the original tends to diverge; lower ones only train slower
-        return Search(0, _log_range(value / 10, value * 3)) if value > 0 else None
+        return Search(0, _log_range(value / 10, value * 2)) if value > 0 else None
     if isinstance(value, float) and 0.8 <= value < 1.0 and (_FRACTION.search(key) or _LOG_SCALE.search(key)):
         # momentum, discount factors, Adam betas: stay close below one
         return Search(2, _linear_range(1 - 2 * (1 - value), 1 - (1 - value) / 2))
@@ -131,7 +131,7 @@ def _int_search(key: str, value: int) -> Search | None:
 
 _MAXIMIZE = re.compile(
     r"acc|accuracy|score|r2|auc|f1|precision|recall|return|reward|likelihood|lml|iou|dice|bleu|rouge|"
-    r"correct|map|ndcg|top\d"
+    r"correct|map|ndcg|top\d|psnr|ssim|auroc|mcc|kappa|r_squared|explained"
 )
 _MINIMIZE = re.compile(
     r"loss|error|err|mse|rmse|mae|perplexity|ppl|distance|nll|cost|divergence|kl|regret|wer|cer|"
@@ -336,6 +336,11 @@ class _Collector(cst.CSTVisitor):
             self.f.dataclass_sites.append((callee, self.site(node)))
             return
         qualified = self.imports.qualified(func) or ""
+        if qualified.startswith("torch.optim.") and len(node.args) >= 2 and node.args[1].keyword is None:
+            # torch.optim.SGD(model.parameters(), 0.1): the learning rate given by position
+            lr = node.args[1].value
+            if self.f.offer("lr", number_of(lr)):
+                self.f.keyword_sites.setdefault("lr", []).append(self.site(lr))
         if qualified.split(".")[0] in _NOT_MODEL_LIBRARIES or (
             qualified.startswith("torch.") and not qualified.startswith(("torch.optim.", "torch.nn."))
         ):
@@ -455,6 +460,8 @@ def collect(tree: cst.Module) -> Findings:
             name = assign.targets[0].target.value
             if findings.assigned_at_module.get(name) == 1 and findings.offer(name, number_of(assign.value)):
                 findings.constants[name] = index
+        if _is_main_guard(statement) and isinstance(statement.body, cst.IndentedBlock):
+            collector._local_constants(statement.body)  # `lr = 1e-3` in the main block
         statement.visit(collector)
     for parameters in findings.signatures.values():
         for parameter in parameters:
@@ -530,7 +537,8 @@ def _returns_value(function: cst.FunctionDef) -> bool:
             return False
 
         def visit_Return(self, node):
-            Finder.found = True
+            if node.value is not None:  # a bare early `return` keeps returning None
+                Finder.found = True
 
     finder = Finder()
     function.visit(finder)
@@ -726,6 +734,11 @@ def adapt(tree: cst.Module, context: CodemodContext, framework_modules: Sequence
         raise SkipFile('code follows the `if __name__ == "__main__":` block')
     guard = guards[-1] if guards else None
 
+    if guard is not None:
+        once = [s for s in tree.body[:guard] if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+        trained = _trained_names(tree.body) - findings.functions.keys()
+        if _first_binding(once, trained, -1) >= 0:
+            raise SkipFile("the model is built once when the module loads, so every trial would train the same one")
     plan = _plan(tree, findings, guard)
     if not plan.tuned:
         raise SkipFile("no tunable hyperparameter found (learning rate, layer sizes, regularisation, depth ...)")
@@ -966,7 +979,11 @@ def _plan(tree: cst.Module, f: Findings, guard: int | None) -> Plan:
     )
 
 
-_TRAINING_METHODS = frozenset({"fit", "compile", "train", "partial_fit", "train_on_batch", "fit_generator"})
+# methods called on what a run trains: estimators and Keras models (fit), torch modules (train, and
+# parameters() handed to an optimizer)
+_TRAINING_METHODS = frozenset(
+    {"fit", "compile", "train", "partial_fit", "train_on_batch", "fit_generator", "parameters", "named_parameters"}
+)
 
 
 def _first_model_binding(tree: cst.Module, start: int) -> int:
@@ -985,12 +1002,32 @@ def _first_model_binding(tree: cst.Module, start: int) -> int:
 
     for statement in tree.body[start:]:
         statement.visit(Calls())
-    for index, statement in enumerate(tree.body[:start]):
+    return _first_binding(tree.body[:start], trained, start)
+
+
+def _trained_names(statements: Sequence[cst.BaseStatement]) -> set[str]:
+    trained: set[str] = set()
+
+    class Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if m.matches(node.func, m.Attribute(value=m.Name(), attr=m.Name())) and node.func.attr.value in _TRAINING_METHODS:
+                receiver = node.func.value.value
+                trained.add(receiver)
+                if "trainer" in receiver.lower():  # trainer.fit(model, ...): the model is trained
+                    trained.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
+
+    for statement in statements:
+        statement.visit(Calls())
+    return trained
+
+
+def _first_binding(statements: Sequence[cst.BaseStatement], names: set[str], default: int) -> int:
+    for index, statement in enumerate(statements):
         if m.matches(statement, m.SimpleStatementLine(body=[m.Assign()])):
             targets = statement.body[0].targets
-            if any(isinstance(t.target, cst.Name) and t.target.value in trained for t in targets):
+            if any(isinstance(t.target, cst.Name) and t.target.value in names for t in targets):
                 return index
-    return start
+    return default
 
 
 def _holds(expression: cst.CSTNode, node: cst.CSTNode) -> bool:
@@ -1126,8 +1163,11 @@ def _study_statements(direction: str) -> list[cst.BaseStatement]:
             f'study = optuna.create_study(direction="{direction}", sampler=optuna.samplers.TPESampler(seed=0))\n'
         ),
         _statement(
-            f'study.optimize(objective, n_trials=int(os.environ.get("{TRIALS_ENV}", "{DEFAULT_TRIALS}")), '
-            "catch=(RuntimeError, ValueError))\n"
+            "study.optimize(\n"
+            "    objective,\n"
+            f'    n_trials=int(os.environ.get("{TRIALS_ENV}", "{DEFAULT_TRIALS}")),\n'
+            "    catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on\n"
+            ")\n"
         ),
         _statement('print(f"best params: {study.best_params}")\n'),
         _statement(f"{PARAMS}.update(study.best_params)\n"),

@@ -65,14 +65,18 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "learning_rate": trial.suggest_float("learning_rate", 0.0001, 0.003, log=True),
+            "learning_rate": trial.suggest_float("learning_rate", 0.0001, 0.002, log=True),
         }
     )
     return float(train_and_evaluate())
 
 
 study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+study.optimize(
+    objective,
+    n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
+    catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
+)
 print(f"best params: {study.best_params}")
 TUNED_PARAMS.update(study.best_params)
 train_and_evaluate()
@@ -159,7 +163,11 @@ def objective(trial: optuna.Trial) -> float:
 
 if __name__ == "__main__":
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+    study.optimize(
+        objective,
+        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
+        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
+    )
     print(f"best params: {study.best_params}")
     TUNED_PARAMS.update(study.best_params)
     train_and_evaluate()

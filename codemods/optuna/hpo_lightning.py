@@ -124,7 +124,7 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "lr": trial.suggest_float("lr", 0.0001, 0.003, log=True),
+            "lr": trial.suggest_float("lr", 0.0001, 0.002, log=True),
             "hidden_size": trial.suggest_int("hidden_size", 16, 64, step=16),
         }
     )
@@ -133,7 +133,7 @@ def objective(trial: optuna.Trial) -> float:
 
 if __name__ == "__main__":
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
     print(f"best params: {study.best_params}")
     TUNED_PARAMS.update(study.best_params)
     train_and_evaluate()
@@ -215,7 +215,7 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "lr": trial.suggest_float("lr", 3e-05, 0.0009, log=True),
+            "lr": trial.suggest_float("lr", 3e-05, 0.0006, log=True),
             "dropout": trial.suggest_float("dropout", 0.05, 0.2),
         }
     )
@@ -224,7 +224,7 @@ def objective(trial: optuna.Trial) -> float:
 
 if __name__ == "__main__":
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
     print(f"best params: {study.best_params}")
     TUNED_PARAMS.update(study.best_params)
     train_and_evaluate()

@@ -76,7 +76,7 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "LR": trial.suggest_float("LR", 0.005, 0.15, log=True),
+            "LR": trial.suggest_float("LR", 0.005, 0.1, log=True),
             "HIDDEN": trial.suggest_int("HIDDEN", 8, 32, step=8),
         }
     )
@@ -84,92 +84,10 @@ def objective(trial: optuna.Trial) -> float:
 
 
 study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
 print(f"best params: {study.best_params}")
 TUNED_PARAMS.update(study.best_params)
 train_and_evaluate()
-''',
-        ),
-        Example(
-            before='''\
-import torch
-from torch import nn
-
-
-def train(epochs: int) -> float:
-    hidden_size = 32
-    dropout = 0.1
-    model = nn.Sequential(nn.Linear(8, hidden_size), nn.Dropout(dropout), nn.Linear(hidden_size, 1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    x, y = torch.randn(64, 8), torch.randn(64, 1)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        optimizer.step()
-    return loss.item()
-
-
-def main():
-    loss = train(epochs=5)
-    print(f"final training loss: {loss:.4f}")
-
-
-if __name__ == "__main__":
-    main()
-''',
-            after='''\
-import torch
-from torch import nn
-import optuna
-import os
-
-TUNED_PARAMS: dict = {}  # hyperparameters of the Optuna trial being run
-
-
-def train(epochs: int) -> float:
-    hidden_size = TUNED_PARAMS.get("hidden_size", 32)
-    dropout = TUNED_PARAMS.get("dropout", 0.1)
-    model = nn.Sequential(nn.Linear(8, hidden_size), nn.Dropout(dropout), nn.Linear(hidden_size, 1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=TUNED_PARAMS.get("lr", 1e-3), weight_decay=TUNED_PARAMS.get("weight_decay", 1e-4))
-    x, y = torch.randn(64, 8), torch.randn(64, 1)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        optimizer.step()
-    return loss.item()
-
-
-def main():
-    loss = train(epochs=5)
-    print(f"final training loss: {loss:.4f}")
-    return loss
-
-
-def train_and_evaluate():
-    """The script's run with the hyperparameters in TUNED_PARAMS; returns its final training loss."""
-    return main()
-
-
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "lr": trial.suggest_float("lr", 0.0001, 0.003, log=True),
-            "weight_decay": trial.suggest_float("weight_decay", 1e-05, 0.001, log=True),
-            "hidden_size": trial.suggest_int("hidden_size", 16, 64, step=16),
-            "dropout": trial.suggest_float("dropout", 0.05, 0.2),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
 ''',
         ),
         Example(
@@ -252,7 +170,7 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "LR": trial.suggest_float("LR", 0.001, 0.03, log=True),
+            "LR": trial.suggest_float("LR", 0.001, 0.02, log=True),
             "HIDDEN": trial.suggest_int("HIDDEN", 16, 64, step=16),
         }
     )
@@ -261,10 +179,138 @@ def objective(trial: optuna.Trial) -> float:
 
 if __name__ == "__main__":
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError))
+    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
     print(f"best params: {study.best_params}")
     TUNED_PARAMS.update(study.best_params)
     train_and_evaluate()
+''',
+        ),
+        Example(
+            before='''\
+import torch
+from torch import nn
+
+
+def train(lr, hidden):
+    model = nn.Sequential(nn.Linear(4, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr)
+    x = torch.randn(32, 4)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+if __name__ == "__main__":
+    lr = 0.05
+    hidden = 8
+    loss = train(lr, hidden)
+    print(f"final loss: {loss:.4f}")
+''',
+            after='''\
+import torch
+from torch import nn
+import optuna
+import os
+
+TUNED_PARAMS: dict = {}  # hyperparameters of the Optuna trial being run
+
+
+def train(lr, hidden):
+    model = nn.Sequential(nn.Linear(4, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr)
+    x = torch.randn(32, 4)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def train_and_evaluate():
+    """The script's run with the hyperparameters in TUNED_PARAMS; returns its final loss."""
+    global lr, hidden, loss
+    lr = TUNED_PARAMS.get("lr", 0.05)
+    hidden = TUNED_PARAMS.get("hidden", 8)
+    loss = train(lr, hidden)
+    print(f"final loss: {loss:.4f}")
+    return loss
+
+
+def objective(trial: optuna.Trial) -> float:
+    TUNED_PARAMS.update(
+        {
+            "lr": trial.suggest_float("lr", 0.005, 0.1, log=True),
+            "hidden": trial.suggest_int("hidden", 4, 16, step=4),
+        }
+    )
+    return float(train_and_evaluate())
+
+
+if __name__ == "__main__":
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
+    print(f"best params: {study.best_params}")
+    TUNED_PARAMS.update(study.best_params)
+    train_and_evaluate()
+''',
+        ),
+        Example(
+            before='''\
+import torch
+from torch import nn
+
+model = nn.Linear(4, 1)
+optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+x = torch.randn(32, 4)
+for _ in range(2):
+    optimizer.zero_grad()
+    loss = model(x).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+print(f"final loss: {loss.item():.4f}")
+''',
+            after='''\
+import torch
+from torch import nn
+import optuna
+import os
+
+TUNED_PARAMS: dict = {}  # hyperparameters of the Optuna trial being run
+
+
+def train_and_evaluate():
+    """The script's run with the hyperparameters in TUNED_PARAMS; returns its final loss."""
+    global model, optimizer, x, _, loss
+    model = nn.Linear(4, 1)
+    optimizer = torch.optim.Adam(model.parameters(), TUNED_PARAMS.get("lr", 1e-3))
+    x = torch.randn(32, 4)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+    print(f"final loss: {loss.item():.4f}")
+    return loss.item()
+
+
+def objective(trial: optuna.Trial) -> float:
+    TUNED_PARAMS.update(
+        {
+            "lr": trial.suggest_float("lr", 0.0001, 0.002, log=True),
+        }
+    )
+    return float(train_and_evaluate())
+
+
+study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
+study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
+print(f"best params: {study.best_params}")
+TUNED_PARAMS.update(study.best_params)
+train_and_evaluate()
 ''',
         ),
     ]

@@ -129,3 +129,23 @@ def test_cache_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.delenv("MLOPS_LSP_INDEX_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "mlops-lsp" / "docs-index"
+
+
+@pytest.mark.parametrize("query", [
+    "upload tracked data files to remote storage",
+    "repo.index.add(['data.csv'])\nrepo.index.commit('msg')",
+    "initialise dvc in a git repository",
+])
+def test_memory_vector_backend_ranks_like_lancedb(small_index: DocsIndex, query: str) -> None:
+    memory = DocsIndex(cache_dir=small_index.cache_dir, libraries=subset_specs(), vector_backend="memory")
+    for library in ("dvc", "gitpython"):
+        for mode in ("vector", "hybrid"):
+            ours = memory.search(query, library, k=5, mode=mode)
+            reference = small_index.search(query, library, k=5, mode=mode)
+            assert _symbols(ours) == _symbols(reference)
+            assert [round(h.score, 4) for h in ours] == [round(h.score, 4) for h in reference]
+
+
+def test_unknown_vector_backend() -> None:
+    with pytest.raises(ValueError, match="unknown vector backend"):
+        DocsIndex(vector_backend="faiss")
