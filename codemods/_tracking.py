@@ -25,7 +25,7 @@ import libcst.matchers as m
 from libcst.codemod import SkipFile
 from libcst.helpers import get_full_name_for_node
 
-from ._shared import Imports, Region, _is_main_guard
+from ._shared import Imports, Region, Site, _is_main_guard, find_calls
 
 # ----------------------------------------------------------------------------------------------
 # small syntax helpers
@@ -548,7 +548,7 @@ class HyperparameterFinder:
         return None
 
     # which ones are visible where the run starts -----------------------------------------
-    def find(self, region: Region, *, extra_bound: Sequence[str] = ()) -> Hyperparameters:
+    def find(self, region: Region, *, optimizer: bool = True) -> Hyperparameters:
         found = Hyperparameters()
         visible = self._visible_bindings(region)
         for name, kind in visible.items():
@@ -563,7 +563,8 @@ class HyperparameterFinder:
         for name, value in self._constants(region).items():
             if name not in shadowed:
                 found.add_item(name.lower().lstrip("_"), name)
-        self._optimizer_settings(found, region, shadowed)
+        if optimizer:
+            self._optimizer_settings(found, region, shadowed)
         return found
 
     def _visible_bindings(self, region: Region) -> dict[str, str]:
@@ -1152,3 +1153,49 @@ def _loop_logs(loop: cst.For | cst.While, scope, index: ModuleIndex, scalars: Sc
     finder = _MetricFinder(index, scalars, scope)
     direct = finder.in_block(loop.body.body, step, inner_loops=False)
     return direct or finder.in_block(loop.body.body, step, inner_loops=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Trainer-style frameworks (Lightning, Keras): the fit call, the run around it, final metrics
+
+LIGHTNING_TRAINERS = ("lightning.Trainer", "lightning.pytorch.Trainer", "pytorch_lightning.Trainer")
+
+
+def lightning_trainer_calls(tree: cst.Module, imports: Imports) -> list[Site]:
+    return find_calls(tree, lambda call: (imports.qualified(call.func) or "") in LIGHTNING_TRAINERS)
+
+
+def lightning_fit_calls(tree: cst.Module, imports: Imports) -> list[Site]:
+    """``trainer.fit(...)`` where ``trainer`` is bound to a Lightning Trainer (or named so)."""
+    trainer_names = {"trainer"}
+    for site in lightning_trainer_calls(tree, imports):
+        parent = site.path[-2] if len(site.path) > 1 else None
+        if isinstance(parent, cst.Assign):
+            trainer_names.update(n for t in parent.targets for n in _assigned_names(t.target))
+    for name, function in ModuleIndex.of(tree, imports).functions.items():
+        if function.returns is not None and (imports.qualified(function.returns.annotation) or "") in LIGHTNING_TRAINERS:
+            for site in find_calls(tree, lambda call, name=name: m.matches(call.func, m.Name(name))):
+                parent = site.path[-2] if len(site.path) > 1 else None
+                if isinstance(parent, cst.Assign):
+                    trainer_names.update(n for t in parent.targets for n in _assigned_names(t.target))
+
+    def is_fit(call: cst.Call) -> bool:
+        func = call.func
+        if not m.matches(func, m.Attribute(attr=m.Name("fit"))) or not call.args:
+            return False
+        receiver = get_full_name_for_node(func.value) or ""
+        return receiver.split(".")[-1] in trainer_names or "trainer" in receiver.lower()
+
+    return find_calls(tree, is_fit)
+
+
+def final_metric_logs(tree: cst.Module, region: Region) -> list[MetricLog]:
+    """Scalar metrics the script computes after the training, in the run's scope."""
+    index = ModuleIndex.of(tree)
+    finder = _MetricFinder(index, ScalarTypes(index), region.function or tree)
+    finder.backward = set()
+    return finder.in_block(list(region.owner.body)[region.index :], None, inner_loops=False)
+
+
+def uses_save_hyperparameters(tree: cst.Module) -> bool:
+    return bool(find_calls(tree, lambda call: m.matches(call.func, m.Attribute(attr=m.Name("save_hyperparameters")))))

@@ -133,7 +133,11 @@ def objective(trial: optuna.Trial) -> float:
 
 if __name__ == "__main__":
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
+    study.optimize(
+        objective,
+        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
+        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
+    )
     print(f"best params: {study.best_params}")
     TUNED_PARAMS.update(study.best_params)
     train_and_evaluate()
@@ -224,7 +228,11 @@ def objective(trial: optuna.Trial) -> float:
 
 if __name__ == "__main__":
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")), catch=(RuntimeError, ValueError, ArithmeticError))
+    study.optimize(
+        objective,
+        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
+        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
+    )
     print(f"best params: {study.best_params}")
     TUNED_PARAMS.update(study.best_params)
     train_and_evaluate()

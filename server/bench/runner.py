@@ -50,7 +50,7 @@ PROBE_TIMEOUT = 180.0  # a checker's query subprocess (e.g. loading a registered
 MARKER_VAR = "MLOPS_BENCH_SANDBOX"
 # The baseline is only a reference: give it room so a busy machine does not poison the cache.
 BASELINE_TIMEOUT_FACTOR = 3.0
-BASELINE_FORMAT = 2  # bump when the cached baseline's shape or meaning changes
+BASELINE_FORMAT = 3  # bump when the cached baseline's shape or meaning changes
 
 # Incidental outputs of the tooling, not of the script: never part of "the original's outputs".
 _INCIDENTAL_PARTS = {"__pycache__", "mlruns", "mlartifacts", "wandb", "lightning_logs"}
@@ -365,18 +365,25 @@ class Sandbox:
             return None
 
     def files(self) -> set[str]:
-        """Files under the workdir (relative, '/'-separated), without tooling and hidden directories."""
+        """The script's own files under the workdir (relative, '/'-separated).
+
+        Left out: hidden files and directories (.git, .dvc, ...), tooling output (mlruns, wandb, ...),
+        and the internals of bare git repositories (objects named by hashes that differ per run).
+        """
         found: set[str] = set()
-        for path in self.workdir.rglob("*"):
-            relative = path.relative_to(self.workdir)
-            parts = relative.parts
-            if any(p.startswith(".") or p in _INCIDENTAL_PARTS for p in parts[:-1]) or parts[-1].startswith("."):
-                continue
-            if len(parts) == 1 and parts[0] in _INCIDENTAL_FILES:
-                continue
-            if path.is_file():
-                found.add(relative.as_posix())
+        for directory, subdirs, files in os.walk(self.workdir):
+            subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _INCIDENTAL_PARTS
+                          and not _is_bare_git_repo(Path(directory, d))]
+            relative_dir = Path(directory).relative_to(self.workdir)
+            for name in files:
+                if name.startswith(".") or (relative_dir == Path(".") and name in _INCIDENTAL_FILES):
+                    continue
+                found.add((relative_dir / name).as_posix())
         return found
+
+
+def _is_bare_git_repo(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
 
 
 def _log_rmtree_error(function, path, exc_info) -> None:

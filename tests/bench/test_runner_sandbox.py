@@ -125,3 +125,23 @@ def test_memory_limit_stops_a_runaway_allocation() -> None:
     with Sandbox() as sandbox:
         run = sandbox.execute([sys.executable, "-c", script], timeout=60, env=sandbox.environment(hook=False))
     assert not run.ok and "MemoryError" in run.stderr
+
+
+def test_optuna_studies_default_to_the_sandbox_sqlite_storage() -> None:
+    from mlops_lsp.bench.checkers.hpo_optuna import studies_from_db
+
+    script = (
+        "import optuna\n"
+        "study = optuna.create_study(direction='minimize')\n"
+        "study.optimize(lambda t: t.suggest_float('lr', 0.0, 1.0) ** 2, n_trials=2)\n"
+        "print(study._storage.__class__.__name__)\n"
+    )
+    with Sandbox() as sandbox:
+        run = sandbox.execute([sys.executable, "-c", script], timeout=120, env=sandbox.environment())
+        stored = studies_from_db(sandbox.workdir / "optuna.db")
+        report = sandbox.read_report()
+    assert run.ok, run.stderr
+    assert "RDBStorage" in run.stdout  # not the in-memory default
+    assert [t["params"] for t in stored[0]["trials"]] == [["lr"], ["lr"]]
+    (study,) = report["optuna"]["studies"]
+    assert [t["state"] for t in study["trials"]] == ["COMPLETE", "COMPLETE"]
