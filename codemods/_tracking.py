@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -110,6 +111,13 @@ class _Collect(cst.CSTVisitor):
 
 
 def collect(nodes: Sequence[cst.CSTNode]) -> _Collect:
+    """Calls and bound names under ``nodes`` (cached: the analyses ask about the same statements
+    many times; nodes hash by identity and the cache keeps them alive, so keys stay unique)."""
+    return _collect_cached(tuple(nodes))
+
+
+@lru_cache(maxsize=8192)
+def _collect_cached(nodes: tuple[cst.CSTNode, ...]) -> _Collect:
     collector = _Collect()
     for node in nodes:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
@@ -184,9 +192,12 @@ class ModuleIndex:
 class Training:
     """Which functions train (call ``.backward()``, directly or through module functions)."""
 
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: ModuleIndex, is_training_call=None) -> None:
         self.index = index
         self._memo: dict[int, bool] = {}
+        self.is_training_call = is_training_call or (
+            lambda call: is_backward(call) or m.matches(call.func, m.Attribute(attr=m.Name("train_on_batch")))
+        )
 
     def function_trains(self, function: cst.FunctionDef) -> bool:
         key = id(function)
@@ -197,7 +208,7 @@ class Training:
 
     def reaches(self, nodes: Sequence[cst.CSTNode], current_class: str | None) -> bool:
         for call in collect(nodes).calls:
-            if is_backward(call):
+            if self.is_training_call(call):
                 return True
             callee = self.index.callee(call, current_class)
             if callee is not None and self.function_trains(callee):
@@ -216,6 +227,17 @@ class Training:
 # ----------------------------------------------------------------------------------------------
 # scalar values: what may be passed to log_metric as is
 
+SKLEARN_SCALAR_METRICS = frozenset(
+    f"sklearn.metrics.{name}"
+    for name in (
+        "accuracy_score balanced_accuracy_score f1_score precision_score recall_score r2_score "
+        "mean_squared_error root_mean_squared_error mean_absolute_error median_absolute_error "
+        "mean_absolute_percentage_error explained_variance_score max_error roc_auc_score log_loss "
+        "matthews_corrcoef cohen_kappa_score jaccard_score hamming_loss zero_one_loss "
+        "average_precision_score brier_score_loss d2_absolute_error_score silhouette_score "
+        "adjusted_rand_score normalized_mutual_info_score"
+    ).split()
+)
 _COUNT_METHODS = ("size", "numel", "__len__", "dim")
 _SCALAR_FUNCTIONS = ("float", "int", "round", "abs", "max", "min")
 _NUMPY_REDUCTIONS = tuple(f"numpy.{n}" for n in ("mean", "sum", "std", "median", "min", "max", "average", "nanmean"))
@@ -333,6 +355,8 @@ class ScalarTypes:
             return self.is_scalar(expr.expression, env, current_class, weak=weak)
         if isinstance(expr, cst.Name):
             return expr.value in env
+        if isinstance(expr, cst.Attribute) and expr.attr.value in ("best_score_", "oob_score_"):
+            return True
         if isinstance(expr, cst.BinaryOperation):
             left = self.is_scalar(expr.left, env, current_class)
             right = self.is_scalar(expr.right, env, current_class)
@@ -345,7 +369,8 @@ class ScalarTypes:
                 return self._is_count(other, env, current_class)
             return False
         if isinstance(expr, cst.IfExp):
-            return self.is_scalar(expr.body, env, current_class, weak=weak) and self.is_scalar(expr.orelse, env, current_class, weak=weak)
+            body, orelse = (self.is_scalar(e, env, current_class, weak=True) for e in (expr.body, expr.orelse))
+            return body and orelse and (weak or self.is_scalar(expr.body, env, current_class) or self.is_scalar(expr.orelse, env, current_class))
         if isinstance(expr, cst.Call):
             if weak and self._is_count(expr, env, current_class):
                 return True
@@ -394,6 +419,13 @@ class ScalarTypes:
             if isinstance(generated, (cst.GeneratorExp, cst.ListComp)):
                 return self.is_scalar(generated.elt, env, current_class)
         qualified = self.index.imports.qualified(func) or ""
+        if qualified in SKLEARN_SCALAR_METRICS:
+            return not any(
+                arg.keyword and arg.keyword.value in ("average", "multioutput") and not isinstance(arg.value, cst.SimpleString)
+                for arg in call.args
+            )
+        if m.matches(func, m.Attribute(attr=m.Name("score"))) and len(call.args) >= 1 and self.index.imports.uses("sklearn"):
+            return True
         if qualified.startswith("math.") and qualified not in ("math.pi", "math.e"):
             return True
         if qualified in _NUMPY_REDUCTIONS or qualified.startswith("statistics."):
@@ -521,7 +553,7 @@ class HyperparameterFinder:
         if isinstance(func, cst.Name):
             if func.value in self.index.dataclasses:
                 return "dataclass"
-            if func.value == "dict" and value.args and all(a.keyword for a in value.args):
+            if func.value == "dict" and value.args and (all(a.keyword for a in value.args) or len(value.args) == 1):
                 return "dict"
             function = self.index.functions.get(func.value)
             if function is not None and depth < 3:
@@ -813,6 +845,11 @@ class _Apply(cst.CSTTransformer):
         self.replace = replace
         self.updated: dict[int, cst.CSTNode] = {}
 
+    on_path: set[int] | None = None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return self.on_path is None or id(node) in self.on_path
+
     def on_leave(self, original_node, updated_node):
         updated_node = super().on_leave(original_node, updated_node)
         key = id(original_node)
@@ -850,7 +887,7 @@ def _without_blank_indents(statement: cst.BaseStatement) -> cst.BaseStatement:
 def apply_edits(
     tree: cst.Module,
     *,
-    after: dict[int, list[str]] | None = None,
+    after: dict[int, list[str | cst.BaseStatement]] | None = None,
     region: Region | None = None,
     before: Sequence[str] = (),
     with_item: str | None = None,
@@ -860,7 +897,10 @@ def apply_edits(
     """Insert statements after given statements (by id), replace nodes (by id), and put the tail
     ``region.owner.body[region.index:]`` into ``with <with_item>:`` preceded by ``before`` and
     starting with ``first``, all in one pass."""
-    parsed_after = {key: [cst.parse_statement(code) for code in codes] for key, codes in (after or {}).items()}
+    parsed_after = {
+        key: [cst.parse_statement(code) if isinstance(code, str) else code for code in codes]
+        for key, codes in (after or {}).items()
+    }
     wrap = None
     if region is not None and with_item is not None:
         shell = cst.parse_statement(f"with {with_item}:\n    pass\n")
@@ -868,7 +908,33 @@ def apply_edits(
         shell = shell.with_changes(body=shell.body.with_changes(body=[cst.parse_statement(c) for c in first]))
         first_statement = list(region.owner.body)[region.index]
         wrap = (id(region.owner), id(first_statement), [cst.parse_statement(c) for c in before], shell)
-    return tree.visit(_Apply(parsed_after, wrap, replace or {}))
+    targets = set(parsed_after) | set(replace or {}) | ({wrap[0], wrap[1]} if wrap else set())
+    transformer = _Apply(parsed_after, wrap, replace or {})
+    transformer.on_path = _ancestors(tree, targets)
+    return tree.visit(transformer)
+
+
+class _AncestorFinder(cst.CSTVisitor):
+    def __init__(self, targets: set[int]) -> None:
+        self.targets = targets
+        self.stack: list[int] = []
+        self.found: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(id(node))
+        if id(node) in self.targets:
+            self.found.update(self.stack)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
+def _ancestors(tree: cst.Module, targets: set[int]) -> set[int]:
+    """The edited nodes and every node above them: the only ones the edit pass must enter."""
+    finder = _AncestorFinder(targets)
+    tree.visit(finder)
+    return finder.found
 
 
 def statement_region(tree: cst.Module, owner: cst.Module | cst.IndentedBlock, statement: cst.BaseStatement, function: cst.FunctionDef | None) -> Region:
@@ -1049,6 +1115,7 @@ class _MetricFinder:
                     elif value is not None:
                         values[name] = value
                 values.update(self._appended(statement))
+                values.update(self._dict_items(statement, later))
             if values:
                 logs[id(statement)] = MetricLog(statement, values, step)
         found = list(logs.values())
@@ -1060,6 +1127,27 @@ class _MetricFinder:
                 for log in computed
             ]
         return found
+
+    def _dict_items(self, statement: cst.BaseStatement, later: set[str]) -> dict[str, str]:
+        """``stats = {"val_loss": <number>, ...}`` (or ``results[k] = {...}``): its metric entries."""
+        if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget()], value=m.Dict())])):
+            return {}
+        assign = statement.body[0]
+        target = assign.targets[0].target
+        if not isinstance(target, (cst.Name, cst.Subscript)) or (isinstance(target, cst.Name) and target.value in later):
+            return {}
+        if isinstance(target, cst.Subscript) and names_in(target) & set(later):
+            return {}
+        values = {}
+        for element in assign.value.elements:
+            if not (isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)):
+                continue
+            key = element.key.evaluated_value
+            if isinstance(element.value, cst.Name):
+                continue  # a variable: logged where it is computed
+            if isinstance(key, str) and is_metric_name(key) and self.scalars.is_scalar(element.value, self.env, self.current_class):
+                values[key] = f"{code_of(target)}[{element.key.value}]"
+        return values
 
     def _appended(self, statement: cst.BaseStatement) -> dict[str, str]:
         """``losses.append(<number>)`` -> ``{"loss": losses[-1]}``."""
@@ -1075,19 +1163,16 @@ class _MetricFinder:
         return {singular(name): f"{name}[-1]"}
 
 
-def plan_torch_tracking(tree: cst.Module, index: ModuleIndex) -> TorchPlan:
-    training = Training(index)
-    scalars = ScalarTypes(index)
-    finder = HyperparameterFinder(index)
+def _training_region(tree: cst.Module, index: ModuleIndex, training: Training, finder: HyperparameterFinder, what: str) -> tuple[_Scope, int]:
+    """Where the run starts: from the entry point, descend while the training is one call of a
+    module function (unless the caller holds the configuration); the first statement that trains."""
     scope = _entry_scope(tree, training)
-
-    # descend from the entry point while the training is one call of a module function
     visited: set[int] = set()
     while True:
         class_name = index.class_of(scope.function)
         reaching = [s for s in scope.statements if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) and training.reaches([s], class_name)]
         if not reaching:
-            raise SkipFile("no training loop found (no .backward() call reached from the entry point)")
+            raise SkipFile(f"no training loop found (no {what} reached from the entry point)")
         callee = _called_function(reaching[0], index) if len(reaching) == 1 else None
         if callee is None or id(callee) in visited or not training.function_trains(callee):
             break
@@ -1097,8 +1182,14 @@ def plan_torch_tracking(tree: cst.Module, index: ModuleIndex) -> TorchPlan:
             break  # the caller holds the configuration: start the run there
         visited.add(id(callee))
         scope = _Scope(callee.body, list(callee.body.body), callee)
+    return scope, scope.statements.index(reaching[0])
 
-    start = scope.statements.index(reaching[0])
+
+def plan_torch_tracking(tree: cst.Module, index: ModuleIndex) -> TorchPlan:
+    training = Training(index)
+    scalars = ScalarTypes(index)
+    finder = HyperparameterFinder(index)
+    scope, start = _training_region(tree, index, training, finder, ".backward() call")
     region = Region(scope.owner, start, scope.function, (tree,))
     hyperparameters = finder.find(region)
     if not hyperparameters:
@@ -1152,7 +1243,38 @@ def _loop_logs(loop: cst.For | cst.While, scope, index: ModuleIndex, scalars: Sc
         return []
     finder = _MetricFinder(index, scalars, scope)
     direct = finder.in_block(loop.body.body, step, inner_loops=False)
-    return direct or finder.in_block(loop.body.body, step, inner_loops=True)
+    return direct or _helper_logs(loop, step, scope, index, scalars) or finder.in_block(loop.body.body, step, inner_loops=True)
+
+
+def _helper_logs(loop: cst.For | cst.While, step: str, scope, index: ModuleIndex, scalars: ScalarTypes) -> list[MetricLog]:
+    """An epoch loop that only calls ``train(..., epoch)`` and ``test(...)`` helpers (which print
+    rather than return): log what those helpers compute, once per call, with the epoch when they
+    receive it (a parameter of the same name), else without a step."""
+    from ._shared import parameters
+
+    class_name = index.class_of(scope) if isinstance(scope, cst.FunctionDef) else None
+    calls_per_helper: dict[int, int] = {}
+    for site in find_calls(index.tree, lambda call: True):
+        callee = index.callee(site.call, class_name)
+        if callee is not None:
+            calls_per_helper[id(callee)] = calls_per_helper.get(id(callee), 0) + 1
+    logs: list[MetricLog] = []
+    seen: set[int] = set()
+    for statement, is_loop in _flat(loop.body.body):
+        if is_loop or not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for call in collect([statement]).calls:
+            helper = index.callee(call, class_name)
+            if helper is None or id(helper) in seen or not isinstance(helper.body, cst.IndentedBlock):
+                continue
+            if calls_per_helper.get(id(helper), 0) > 1:
+                continue  # called elsewhere too (maybe outside the run)
+            seen.add(id(helper))
+            helper_step = step if step in parameters(helper) else None
+            finder = _MetricFinder(index, scalars, helper)
+            # with the epoch, the value a batch loop leaves (the last batch's loss) is an epoch metric
+            logs += finder.in_block(helper.body.body, helper_step, inner_loops=helper_step is not None)
+    return logs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1199,3 +1321,116 @@ def final_metric_logs(tree: cst.Module, region: Region) -> list[MetricLog]:
 
 def uses_save_hyperparameters(tree: cst.Module) -> bool:
     return bool(find_calls(tree, lambda call: m.matches(call.func, m.Attribute(attr=m.Name("save_hyperparameters")))))
+
+
+def last_import(tree: cst.Module) -> cst.BaseStatement | None:
+    """The last top-level import statement (new module-level definitions go after it)."""
+    found = None
+    for statement in tree.body:
+        if isinstance(statement, cst.SimpleStatementLine) and any(
+            isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+        ):
+            found = statement
+    return found
+
+
+def with_list_item(call: cst.Call, keyword: str, item: cst.BaseExpression) -> cst.Call:
+    """Add ``item`` to the list passed as ``keyword=`` (creating it, or ``[*old, item]``)."""
+    args = list(call.args)
+    for position, arg in enumerate(args):
+        if arg.keyword and arg.keyword.value == keyword:
+            value = arg.value
+            if isinstance(value, cst.List):
+                elements = list(value.elements)
+                if elements and elements[-1].comma == cst.MaybeSentinel.DEFAULT:
+                    elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                new_value: cst.BaseExpression = value.with_changes(elements=[*elements, cst.Element(item)])
+            elif isinstance(value, cst.Name) and value.value == "None":
+                new_value = cst.List([cst.Element(item)])
+            else:
+                new_value = cst.parse_expression(f"[*{code_of(value)}, {code_of(item)}]")
+            args[position] = arg.with_changes(value=new_value)
+            return call.with_changes(args=args)
+    if any(arg.star == "**" for arg in args):
+        raise SkipFile(f"the call passes **kwargs; cannot tell whether it sets {keyword}=")
+    return add_keyword(call, keyword, cst.List([cst.Element(item)]))
+
+
+def add_keyword(call: cst.Call, keyword: str, value: cst.BaseExpression) -> cst.Call:
+    """Append ``keyword=value`` to a call, following its layout (one argument a line or not)."""
+    args = list(call.args)
+    new = cst.Arg(
+        keyword=cst.Name(keyword),
+        value=value,
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+    if args:
+        last = args[-1]
+        if last.comma == cst.MaybeSentinel.DEFAULT:
+            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        else:  # a trailing comma: the new argument takes the same layout and keeps a trailing comma
+            previous = args[-2].comma.whitespace_after if len(args) > 1 and args[-2].comma != cst.MaybeSentinel.DEFAULT else last.comma.whitespace_after
+            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=previous))
+            new = new.with_changes(comma=last.comma)
+    return call.with_changes(args=[*args, new])
+
+
+def keras_fit_calls(tree: cst.Module) -> list[Site]:
+    """``model.fit(x, ...)`` calls (with at least one argument: not a project's own ``fit()``)."""
+    return find_calls(tree, lambda call: m.matches(call.func, m.Attribute(attr=m.Name("fit"))) and bool(call.args))
+
+
+FIT_HYPERPARAMETERS = ("epochs", "batch_size", "validation_split", "steps_per_epoch", "initial_epoch")
+
+
+def add_fit_settings(found: Hyperparameters, fit: cst.Call) -> None:
+    """``epochs=``/``batch_size=``... of the fit call: evaluated where the run starts, so visible."""
+    for arg in fit.args:
+        if arg.keyword and arg.keyword.value in FIT_HYPERPARAMETERS:
+            found.add_item(arg.keyword.value, code_of(arg.value))
+
+
+def keras_name(imports: Imports) -> str | None:
+    """The local name of the ``keras`` module (``import keras``, ``from tensorflow import keras``)."""
+    for local, qualified in imports.names.items():
+        if qualified in ("keras", "tensorflow.keras") and "." not in local:
+            return local
+    return None
+
+
+def plan_estimator_tracking(tree: cst.Module, index: ModuleIndex, is_fit) -> TorchPlan:
+    """scikit-learn style: the run starts at the first statement reaching a fit; metrics are the
+    scalar metric values computed after it, in its scope and the module functions it calls
+    (loops included, without a step)."""
+    training = Training(index, is_fit)
+    scalars = ScalarTypes(index)
+    finder = HyperparameterFinder(index)
+    scope, start = _training_region(tree, index, training, finder, "estimator .fit(...)")
+    region = Region(scope.owner, start, scope.function, (tree,))
+    counts: dict[int, int] = {}
+    for site in find_calls(tree, lambda call: True):
+        callee = index.callee(site.call, None)
+        if callee is not None:
+            counts[id(callee)] = counts.get(id(callee), 0) + 1
+    # functions called from elsewhere too may run outside the run: their metrics are not logged
+    shared = {key for key, count in counts.items() if count > 1}
+    logs = _run_logs(scope.statements[start:], scope.function or tree, index, scalars, shared)
+    return TorchPlan(region, finder.find(region), [], logs)
+
+
+def _run_logs(statements, scope, index: ModuleIndex, scalars: ScalarTypes, visited: set[int]) -> list[MetricLog]:
+    finder = _MetricFinder(index, scalars, scope)
+    finder.backward = set()
+    logs = finder.in_block(statements, None, inner_loops=False)
+    class_name = index.class_of(scope) if isinstance(scope, cst.FunctionDef) else None
+    for statement, is_loop in _flat(statements):
+        if is_loop and isinstance(statement.body, cst.IndentedBlock):
+            logs += _run_logs(statement.body.body, scope, index, scalars, visited)
+            continue
+        if isinstance(statement, cst.SimpleStatementLine):
+            for call in collect([statement]).calls:
+                callee = index.callee(call, class_name)
+                if callee is not None and id(callee) not in visited and isinstance(callee.body, cst.IndentedBlock):
+                    visited.add(id(callee))
+                    logs += _run_logs(callee.body.body, callee, index, scalars, visited)
+    return logs

@@ -129,6 +129,13 @@ def _int_search(key: str, value: int) -> Search | None:
     return None
 
 
+# methods called on what a run trains: estimators and Keras models (fit), torch modules (train, and
+# parameters() handed to an optimizer)
+_TRAINING_METHODS = frozenset(
+    {"fit", "compile", "train", "partial_fit", "train_on_batch", "fit_generator", "parameters", "named_parameters"}
+)
+
+
 _MAXIMIZE = re.compile(
     r"acc|accuracy|score|r2|auc|f1|precision|recall|return|reward|likelihood|lml|iou|dice|bleu|rouge|"
     r"correct|map|ndcg|top\d|psnr|ssim|auroc|mcc|kappa|r_squared|explained"
@@ -142,7 +149,11 @@ _MINIMIZE = re.compile(
 def direction_of(text: str) -> str | None:
     """"maximize"/"minimize" from the last metric word in ``text`` (None when there is none)."""
     words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
-    for word in reversed(words):
+    for index in range(len(words) - 1, -1, -1):
+        word = words[index]
+        if word == "rate":  # success/catch/hit rate, but error/miss rate
+            before = words[index - 1] if index else ""
+            return "minimize" if before in ("error", "miss", "failure", "false", "drop", "loss") else "maximize"
         if _MINIMIZE.fullmatch(word) or word.endswith("loss") or word.endswith("error"):
             return "minimize"
         if _MAXIMIZE.fullmatch(word) or word.endswith("acc") or word.endswith("accuracy"):
@@ -199,14 +210,6 @@ class Site:
 
 
 @dataclass
-class Holder:
-    """A settings object (argparse namespace, dataclass instance, dict) bound at module level."""
-
-    name: str
-    statement: int
-
-
-@dataclass
 class Parameter:
     name: str
     position: int  # among the positional parameters the caller passes (self excluded)
@@ -232,6 +235,8 @@ class Findings:
     # module-level functions and classes (their __init__): parameters with a default, by position
     signatures: dict[str, list[Parameter]] = field(default_factory=dict)
     calls: dict[str, list[Site]] = field(default_factory=dict)  # calls of a module-level name
+    trained: dict[int, set[str]] = field(default_factory=dict)  # statement -> names it trains
+    results_passed_on: set[str] = field(default_factory=set)  # f in `g(f(...))`, e.g. sys.exit(main())
 
     def offer(self, name: str, value: int | float | None, search: Search | None = None) -> bool:
         if value is None:
@@ -323,6 +328,10 @@ class _Collector(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         method = func.attr.value if isinstance(func, cst.Attribute) else None
+        self._note_training(node, method)
+        for arg in node.args:
+            if isinstance(arg.value, cst.Call) and isinstance(arg.value.func, cst.Name):
+                self.f.results_passed_on.add(arg.value.func.value)
         if method == "add_argument":
             self._argparse_option(node)
             return
@@ -353,6 +362,16 @@ class _Collector(cst.CSTVisitor):
                 continue
             if self.f.offer(name, number_of(arg.value)):
                 self.f.keyword_sites.setdefault(name, []).append(self.site(arg.value))
+
+    def _note_training(self, call: cst.Call, method: str | None) -> None:
+        """Receivers of ``.fit``/``.compile``/``.train``/``.parameters()``...: what a run trains."""
+        if method not in _TRAINING_METHODS or not isinstance(call.func.value, cst.Name):
+            return
+        receiver = call.func.value.value
+        names = self.f.trained.setdefault(self.statement, set())
+        names.add(receiver)
+        if "trainer" in receiver.lower():  # trainer.fit(model, ...): the model is trained
+            names.update(a.value.value for a in call.args if isinstance(a.value, cst.Name))
 
     def _argparse_option(self, call: cst.Call) -> None:
         keywords = {a.keyword.value: a.value for a in call.args if a.keyword}
@@ -736,7 +755,7 @@ def adapt(tree: cst.Module, context: CodemodContext, framework_modules: Sequence
 
     if guard is not None:
         once = [s for s in tree.body[:guard] if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
-        trained = _trained_names(tree.body) - findings.functions.keys()
+        trained = set().union(*findings.trained.values()) - findings.functions.keys()
         if _first_binding(once, trained, -1) >= 0:
             raise SkipFile("the model is built once when the module loads, so every trial would train the same one")
     plan = _plan(tree, findings, guard)
@@ -744,9 +763,8 @@ def adapt(tree: cst.Module, context: CodemodContext, framework_modules: Sequence
         raise SkipFile("no tunable hyperparameter found (learning rate, layer sizes, regularisation, depth ...)")
     region_body = list(tree.body[guard].body.body) if guard is not None else list(tree.body[plan.start :])
     end = locate_metric(region_body, findings)
-    source = tree.code
     for name in end.chain:
-        if re.search(rf"(exit|SystemExit)\(\s*{name}\(", source):
+        if name in findings.results_passed_on:
             raise SkipFile(f"the exit status comes from {name}(), which would have to return the metric")
     if guard is None and plan.start < _header_length(tree):
         raise SkipFile("the hyperparameters are used among the imports")
@@ -763,7 +781,12 @@ def adapt(tree: cst.Module, context: CodemodContext, framework_modules: Sequence
     chain_functions = {id(findings.functions[name]): name for name in end.chain}
     for function_id in chain_functions:
         replacements.setdefault(function_id, []).append(_returning(end, chain_functions[function_id]))
-    tree = tree.visit(_Rewrite(replacements))
+    # only the module-level statements holding a rewritten node are visited
+    touched = set(plan.touched) | {index for index, s in enumerate(tree.body) if id(s) in chain_functions}
+    rewrite = _Rewrite(replacements)
+    tree = tree.with_changes(
+        body=[s.visit(rewrite) if index in touched else s for index, s in enumerate(tree.body)]
+    )
 
     # 3. the run becomes train_and_evaluate(), then the objective and the study
     header = _header_length(tree)
@@ -800,6 +823,7 @@ class Plan:
     wrapped: list[cst.CSTNode]  # expressions to pass through apply_tuned_params
     looked_up: list[tuple[str, cst.CSTNode]]  # literal values read from TUNED_PARAMS
     completions: list[tuple[cst.Call, list[str]]]  # calls given their tuned defaults explicitly
+    touched: set[int]  # module-level statements holding a node to rewrite
     rebound: list[str]  # module constants rebound at the start of each run
     reapplied: list[str]  # module-level settings objects re-applied at the start of each run
     uses_dataclass: bool
@@ -811,12 +835,6 @@ class Plan:
 def _plan(tree: cst.Module, f: Findings, guard: int | None) -> Plan:
     """Choose the hyperparameters to tune and how each one follows the trial."""
     n = len(tree.body)
-
-    def runs_per_trial(site: Site, start: int) -> bool:
-        if site.in_function:
-            return True
-        return site.statement == guard if guard is not None else site.statement >= start
-
     # candidate usable if some mechanism reaches it; for a module-level script the run starts at
     # the first statement that uses a tuned value, so everything at module level is reachable
     ranked = sorted(f.candidates.values(), key=lambda c: (c.search.priority, c.order))
@@ -900,8 +918,11 @@ def _plan(tree: cst.Module, f: Findings, guard: int | None) -> Plan:
     starts: list[int] = []
     kinds = set()
 
+    touched: set[int] = set()
+
     def hold(site: Site, kind: str) -> None:
         kinds.add(kind)
+        touched.add(site.statement)
         name = module_holder(site) if not site.in_function else None
         if guard is not None and once_code(site):
             reapplied.append(name)
@@ -931,8 +952,10 @@ def _plan(tree: cst.Module, f: Findings, guard: int | None) -> Plan:
     for name in names:
         if name in f.local_constants and len(f.local_constants[name]) == 1:
             looked_up.append((name, f.local_constants[name][0].node))
+            touched.add(f.local_constants[name][0].statement)
         for site in f.keyword_sites.get(name, []):
             looked_up.append((name, site.node))
+            touched.add(site.statement)
             if guard is None and not site.in_function:
                 starts.append(site.statement)
     completions: list[tuple[cst.Call, list[str]]] = []
@@ -952,24 +975,28 @@ def _plan(tree: cst.Module, f: Findings, guard: int | None) -> Plan:
             missing = [f"{p.name}={code}" for p, code in added if p.name not in keywords and positional <= p.position]
             if missing:
                 completions.append((call, missing))
+                touched.add(site.statement)
                 if guard is None and not site.in_function:
                     starts.append(site.statement)
     start = n - 1
     if guard is None:
         start = min([*starts, n - 1])
-        start = min(start, _first_model_binding(tree, start))
+        trained_after = set().union(*(names for index, names in f.trained.items() if index >= start))
+        start = _first_binding(tree.body[:start], trained_after, start)
         # constants defined inside the run are read from TUNED_PARAMS where they are assigned
         for name in list(rebound):
             if f.constants[name] >= start:
                 rebound.remove(name)
                 value = tree.body[f.constants[name]].body[0].value
                 looked_up.append((name, value))
+                touched.add(f.constants[name])
     return Plan(
         tuned=tuned,
         start=start,
         wrapped=wrapped,
         looked_up=looked_up,
         completions=completions,
+        touched=touched,
         rebound=rebound,
         reapplied=[r for r in reapplied if r],
         uses_dataclass="dataclass" in kinds,
@@ -977,48 +1004,6 @@ def _plan(tree: cst.Module, f: Findings, guard: int | None) -> Plan:
         uses_namespace="namespace" in kinds,
         uses_grid=bool(names & f.argparse_grids),
     )
-
-
-# methods called on what a run trains: estimators and Keras models (fit), torch modules (train, and
-# parameters() handed to an optimizer)
-_TRAINING_METHODS = frozenset(
-    {"fit", "compile", "train", "partial_fit", "train_on_batch", "fit_generator", "parameters", "named_parameters"}
-)
-
-
-def _first_model_binding(tree: cst.Module, start: int) -> int:
-    """The first module-level statement that builds something the run trains (the receiver or a
-    Name argument of ``.fit``/``.compile``/``.train``...), so that each trial starts from a new model
-    instead of training on where the previous trial stopped."""
-    trained: set[str] = set()
-
-    class Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if m.matches(node.func, m.Attribute(value=m.Name(), attr=m.Name())) and node.func.attr.value in _TRAINING_METHODS:
-                receiver = node.func.value.value
-                trained.add(receiver)
-                if "trainer" in receiver.lower():  # trainer.fit(model, ...): the model is trained
-                    trained.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
-
-    for statement in tree.body[start:]:
-        statement.visit(Calls())
-    return _first_binding(tree.body[:start], trained, start)
-
-
-def _trained_names(statements: Sequence[cst.BaseStatement]) -> set[str]:
-    trained: set[str] = set()
-
-    class Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if m.matches(node.func, m.Attribute(value=m.Name(), attr=m.Name())) and node.func.attr.value in _TRAINING_METHODS:
-                receiver = node.func.value.value
-                trained.add(receiver)
-                if "trainer" in receiver.lower():  # trainer.fit(model, ...): the model is trained
-                    trained.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
-
-    for statement in statements:
-        statement.visit(Calls())
-    return trained
 
 
 def _first_binding(statements: Sequence[cst.BaseStatement], names: set[str], default: int) -> int:

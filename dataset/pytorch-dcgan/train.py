@@ -19,7 +19,7 @@ IMAGE_SIZE = 16
 
 def parse_args():
     parser = argparse.ArgumentParser(description="DCGAN on synthetic discs")
-    parser.add_argument("--n-images", type=int, default=512, help="size of the synthetic dataset")
+    parser.add_argument("--n-images", type=int, default=256, help="size of the synthetic dataset")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--nz", type=int, default=16, help="size of the latent vector")

@@ -78,9 +78,11 @@ def write_case(root: Path, case_id: str = CASE_ID, actions: str = '["tracking.ml
     return case
 
 
-def run_bench(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_bench(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """The real console entry point, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "mlops_lsp", "bench", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=900, env=None if env is None else {**os.environ, **env},
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=None if env is None else {**os.environ, **env},
     )

@@ -134,3 +134,20 @@ def test_final_line_pattern_frees_hex_ids() -> None:
     pattern = final_line_pattern("final commit 3f9a2c1b0d: 1 data file(s) versioned")
     assert pattern.fullmatch("final commit a81c0e9f44: 2 data file(s) versioned")
     assert not pattern.fullmatch("final commit a81c0e9f44: 2 data files versioned")
+
+
+def test_output_files_leave_out_tooling_hidden_and_bare_repository_internals() -> None:
+    import subprocess
+
+    from mlops_lsp.bench.runner import Sandbox
+
+    with Sandbox() as sandbox:
+        work = sandbox.workdir
+        for name in ("model.pt", "out/metrics.json", "train.py", "mlflow.db", "mlruns/0/meta.yaml",
+                     "wandb/run/files/x", ".hidden/file", "repo/.git/HEAD", "repo/data.csv", ".gitattributes"):
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            (work / name).write_text("x")
+        subprocess.run(["git", "init", "-q", "--bare", str(work / "remote.git")], check=True,
+                       env=sandbox.environment(hook=False))
+        files = sandbox.files()
+    assert files == {"model.pt", "out/metrics.json", "repo/data.csv"}

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, TensorDataset
 @dataclass
 class TrainConfig:
     image_size: int = 16
-    n_train: int = 1024
-    n_val: int = 256
+    n_train: int = 512
+    n_val: int = 128
     latent_dim: int = 16
     base_channels: int = 8
     lr: float = 2e-3
@@ -55,18 +55,16 @@ def set_seed(seed: int) -> None:
 
 def make_shapes(count: int, size: int, noise_std: float, generator: torch.Generator) -> torch.Tensor:
     """Images in [0, 1] with one rectangle or disc each, shape (count, 1, size, size)."""
-    rows = torch.arange(size).view(size, 1).float()
-    cols = torch.arange(size).view(1, size).float()
-    images = torch.zeros(count, 1, size, size)
-    for index in range(count):
-        centre_r, centre_c = (torch.rand(2, generator=generator) * (size - 6) + 3).tolist()
-        radius = float(torch.rand(1, generator=generator) * 3 + 2)
-        brightness = float(torch.rand(1, generator=generator) * 0.5 + 0.5)
-        if torch.rand(1, generator=generator) < 0.5:
-            mask = ((rows - centre_r) ** 2 + (cols - centre_c) ** 2) <= radius ** 2
-        else:
-            mask = ((rows - centre_r).abs() <= radius) & ((cols - centre_c).abs() <= radius * 0.7)
-        images[index, 0] = mask.float() * brightness
+    rows = torch.arange(size).float().view(1, size, 1)
+    cols = torch.arange(size).float().view(1, 1, size)
+    centres = torch.rand(count, 2, generator=generator) * (size - 6) + 3
+    centre_r, centre_c = centres[:, 0].view(-1, 1, 1), centres[:, 1].view(-1, 1, 1)
+    radius = (torch.rand(count, generator=generator) * 3 + 2).view(-1, 1, 1)
+    brightness = (torch.rand(count, generator=generator) * 0.5 + 0.5).view(-1, 1, 1)
+    is_disc = (torch.rand(count, generator=generator) < 0.5).view(-1, 1, 1)
+    disc = ((rows - centre_r) ** 2 + (cols - centre_c) ** 2) <= radius ** 2
+    rectangle = ((rows - centre_r).abs() <= radius) & ((cols - centre_c).abs() <= radius * 0.7)
+    images = (torch.where(is_disc, disc, rectangle).float() * brightness).unsqueeze(1)
     images = images + noise_std * torch.randn(images.shape, generator=generator)
     return images.clamp(0.0, 1.0)
 

@@ -21,7 +21,7 @@ IMAGE_SIZE = 16
 
 def parse_args():
     parser = argparse.ArgumentParser(description="DCGAN on synthetic discs")
-    parser.add_argument("--n-images", type=int, default=512, help="size of the synthetic dataset")
+    parser.add_argument("--n-images", type=int, default=256, help="size of the synthetic dataset")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--nz", type=int, default=16, help="size of the latent vector")
@@ -174,7 +174,7 @@ def make_objective(base_args):
         trial_args = copy.copy(base_args)
         trial_args.lr = trial.suggest_float("lr", 1e-4, 2e-3, log=True)
         trial_args.beta1 = trial.suggest_float("beta1", 0.3, 0.9)
-        trial_args.ngf = trial.suggest_categorical("ngf", [8, 16, 32])
+        trial_args.ngf = trial.suggest_categorical("ngf", [8, 16, 24])
         _, history = train_gan(trial_args, verbose=False)
         return history[-1]["moment_distance"]
 

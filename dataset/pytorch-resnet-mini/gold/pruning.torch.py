@@ -46,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("data")
     data.add_argument("--num-classes", type=int, default=10)
     data.add_argument("--image-size", type=int, default=16)
-    data.add_argument("--n-train", type=int, default=1280)
-    data.add_argument("--n-val", type=int, default=320)
-    data.add_argument("--noise", type=float, default=0.6, help="std of the pixel noise")
+    data.add_argument("--n-train", type=int, default=640)
+    data.add_argument("--n-val", type=int, default=256)
+    data.add_argument("--noise", type=float, default=0.9, help="std of the pixel noise")
     data.add_argument("--no-augment", action="store_true", help="disable random crop and flip")
     data.add_argument("--workers", type=int, default=0)
 

@@ -1,0 +1,1 @@
+"""DVC codemods (translate.gitpython-dvc)."""
