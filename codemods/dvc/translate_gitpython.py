@@ -42,8 +42,9 @@ def dvc_use_remote(repo, storage) -> None:
 
 def dvc_init(repo) -> None:
     """DVC next to the git repository, with a storage directory beside the working tree."""
-    if not Path(repo.working_tree_dir, ".dvc").is_dir():
-        DvcRepo.init(repo.working_tree_dir).close()
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        return  # already a DVC repository (a clone): keep its remote
+    DvcRepo.init(repo.working_tree_dir).close()
     dvc_use_remote(repo, f"{{Path(repo.working_tree_dir).resolve()}}.dvc-storage")
 
 
@@ -94,6 +95,13 @@ def dvc_checkout(repo) -> None:
             dvc_repo.checkout()
 
 
+def dvc_pull(repo) -> None:
+    """After git brings new .dvc files (clone, pull), bring their data from the DVC remote."""
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        with DvcRepo(repo.working_tree_dir) as dvc_repo:
+            dvc_repo.pull()
+
+
 def dvc_push(repo) -> None:
     with DvcRepo(repo.working_tree_dir) as dvc_repo:
         dvc_repo.push()
@@ -114,7 +122,10 @@ def _subcommand(call: cst.Call) -> str | None:
 
 
 def _git_add_receiver(call: cst.Call) -> cst.BaseExpression | None:
-    if m.matches(call.func, m.Attribute(value=m.Attribute(attr=m.Name("git")), attr=m.Name("add"))):
+    """The repository of ``repo.git.add(...)`` or ``repo.index.add([...])``."""
+    if m.matches(
+        call.func, m.Attribute(value=m.Attribute(attr=m.Name("git") | m.Name("index")), attr=m.Name("add"))
+    ):
         return call.func.value.value
     return None
 
@@ -124,10 +135,7 @@ def _is_gitattributes(arg: cst.Arg) -> bool:
 
 
 class _Translate(cst.CSTTransformer):
-    def __init__(self, remote_names: set[str]) -> None:
-        super().__init__()
-        self.remote_names = remote_names
-        self.initialised = False
+    """git-lfs calls -> DVC helpers, ``git add`` -> ``dvc_add``, LFS wording -> DVC wording."""
 
     # statements -------------------------------------------------------------------------------
     def leave_SimpleStatementLine(self, original_node, updated_node):
@@ -141,7 +149,6 @@ class _Translate(cst.CSTTransformer):
         if repo is not None and isinstance(small, cst.Expr):
             command = _subcommand(call)
             if command == "install":
-                self.initialised = True
                 return updated_node.with_changes(body=[cst.Expr(cst.parse_expression(f"dvc_init({repo})"))])
             if command == "track":
                 patterns = [cst.Module(body=[]).code_for_node(a.value) for a in call.args[1:]]
@@ -149,10 +156,17 @@ class _Translate(cst.CSTTransformer):
                 return updated_node.with_changes(body=[cst.Expr(cst.parse_expression(f"DVC_DATA_PATTERNS.{added}"))])
             if command == "push":
                 return updated_node.with_changes(body=[cst.Expr(cst.parse_expression(f"dvc_push({repo})"))])
+            if command in ("pull", "fetch", "checkout"):
+                return updated_node.with_changes(body=[cst.Expr(cst.parse_expression(f"dvc_pull({repo})"))])
             raise SkipFile(f"unsupported git lfs command {command!r}")
         receiver = _git_add_receiver(call)
         if receiver is not None and isinstance(small, cst.Expr):
-            kept = [arg for arg in call.args if not _is_gitattributes(arg)]
+            keywords = {arg.keyword.value for arg in call.args if arg.keyword}
+            if keywords - {"A", "all", "write"}:
+                raise SkipFile(f"git add with options {sorted(keywords)} is not translated")
+            kept = [arg for arg in call.args if not _is_gitattributes(arg) and not arg.keyword]
+            if keywords & {"A", "all"}:
+                kept.append(cst.Arg(cst.SimpleString('"."')))  # `git add -A`: everything in the work tree
             repo = cst.Module(body=[]).code_for_node(receiver)
             args = ", ".join(cst.Module(body=[]).code_for_node(a.value if not a.star else a) for a in kept)
             if not kept:
@@ -183,7 +197,6 @@ class _Translate(cst.CSTTransformer):
 
 
 def _dvc_wording(text: str) -> str:
-    text = re.sub(r"\.gitattributes", ".gitattributes", text)
     return _LFS_WORDS.sub("DVC", text)
 
 
@@ -202,10 +215,18 @@ class _PushAndRemotes(cst.CSTTransformer):
                 continue
             code = cst.Module(body=[]).code_for_node
             method, receiver = call.func.attr.value, call.func.value
-            if method == "push" and code(receiver) in self.remote_names:
+            is_remote = code(receiver) in self.remote_names or _is_remote_expression(receiver)
+            if method == "push" and is_remote:
                 return cst.FlattenSentinel([cst.parse_statement(f"dvc_push({code(receiver)}.repo)"), updated_node])
             if method == "push" and m.matches(receiver, m.Attribute(attr=m.Name("git"))):
                 return cst.FlattenSentinel([cst.parse_statement(f"dvc_push({code(receiver.value)})"), updated_node])
+            if method == "pull" and is_remote:
+                return cst.FlattenSentinel([updated_node, cst.parse_statement(f"dvc_pull({code(receiver)}.repo)")])
+            if method == "pull" and m.matches(receiver, m.Attribute(attr=m.Name("git"))):
+                return cst.FlattenSentinel([updated_node, cst.parse_statement(f"dvc_pull({code(receiver.value)})")])
+            if method == "clone_from" and isinstance(small, cst.Assign) and len(small.targets) == 1:
+                clone = code(small.targets[0].target)
+                return cst.FlattenSentinel([updated_node, cst.parse_statement(f"dvc_pull({clone})")])
             if method == "checkout" and m.matches(receiver, m.Attribute(attr=m.Name("git"))):
                 return cst.FlattenSentinel([updated_node, cst.parse_statement(f"dvc_checkout({code(receiver.value)})")])
             if method == "checkout" and (m.matches(receiver, m.Name()) or m.matches(receiver, m.Attribute())):
@@ -217,6 +238,15 @@ class _PushAndRemotes(cst.CSTTransformer):
                     [updated_node, cst.parse_statement(f"dvc_use_git_remote({code(receiver)}, {url})")]
                 )
         return updated_node
+
+
+def _is_remote_expression(node: cst.BaseExpression) -> bool:
+    """``repo.remotes.origin``, ``repo.remotes["origin"]``, ``repo.remote(...)``."""
+    return (
+        m.matches(node, m.Attribute(value=m.Attribute(attr=m.Name("remotes"))))
+        or m.matches(node, m.Subscript(value=m.Attribute(attr=m.Name("remotes"))))
+        or m.matches(node, m.Call(func=m.Attribute(attr=m.Name("remote") | m.Name("create_remote"))))
+    )
 
 
 def _remote_names(tree: cst.Module) -> set[str]:
@@ -284,8 +314,9 @@ def dvc_use_remote(repo, storage) -> None:
 
 def dvc_init(repo) -> None:
     """DVC next to the git repository, with a storage directory beside the working tree."""
-    if not Path(repo.working_tree_dir, ".dvc").is_dir():
-        DvcRepo.init(repo.working_tree_dir).close()
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        return  # already a DVC repository (a clone): keep its remote
+    DvcRepo.init(repo.working_tree_dir).close()
     dvc_use_remote(repo, f"{Path(repo.working_tree_dir).resolve()}.dvc-storage")
 
 
@@ -334,6 +365,13 @@ def dvc_checkout(repo) -> None:
     if Path(repo.working_tree_dir, ".dvc").is_dir():
         with DvcRepo(repo.working_tree_dir) as dvc_repo:
             dvc_repo.checkout()
+
+
+def dvc_pull(repo) -> None:
+    """After git brings new .dvc files (clone, pull), bring their data from the DVC remote."""
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        with DvcRepo(repo.working_tree_dir) as dvc_repo:
+            dvc_repo.pull()
 
 
 def dvc_push(repo) -> None:
@@ -386,8 +424,9 @@ def dvc_use_remote(repo, storage) -> None:
 
 def dvc_init(repo) -> None:
     """DVC next to the git repository, with a storage directory beside the working tree."""
-    if not Path(repo.working_tree_dir, ".dvc").is_dir():
-        DvcRepo.init(repo.working_tree_dir).close()
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        return  # already a DVC repository (a clone): keep its remote
+    DvcRepo.init(repo.working_tree_dir).close()
     dvc_use_remote(repo, f"{Path(repo.working_tree_dir).resolve()}.dvc-storage")
 
 
@@ -436,6 +475,13 @@ def dvc_checkout(repo) -> None:
     if Path(repo.working_tree_dir, ".dvc").is_dir():
         with DvcRepo(repo.working_tree_dir) as dvc_repo:
             dvc_repo.checkout()
+
+
+def dvc_pull(repo) -> None:
+    """After git brings new .dvc files (clone, pull), bring their data from the DVC remote."""
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        with DvcRepo(repo.working_tree_dir) as dvc_repo:
+            dvc_repo.pull()
 
 
 def dvc_push(repo) -> None:
@@ -504,11 +550,12 @@ repo.git.lfs("migrate", "import", "--include=*.csv")
             raise SkipFile("no git-lfs use (repo.git.lfs(...)) to translate")
         if not any(_subcommand(site.call) == "install" for site in lfs_calls):
             raise SkipFile("git lfs is used without 'git lfs install': no place to initialise DVC")
+        _decline_lfs_commands(tree)
         remotes = _remote_names(tree)
         has_git_push = bool(
             find_calls(tree, lambda call: m.matches(call.func, m.Attribute(attr=m.Name("push"))))
         )
-        translated = tree.visit(_Translate(remotes)).visit(_PushAndRemotes(remotes))
+        translated = tree.visit(_Translate()).visit(_PushAndRemotes(remotes))
         residue = _LFS_WORDS.search(_code_without_comments(translated))
         if residue:
             raise SkipFile("git-lfs use remains that this codemod does not translate")
@@ -518,6 +565,19 @@ repo.git.lfs("migrate", "import", "--include=*.csv")
             AddImportsVisitor.add_needed_import(self.context, module, name)
         AddImportsVisitor.add_needed_import(self.context, "dvc.repo", "Repo", asname="DvcRepo")
         return translated
+
+
+def _decline_lfs_commands(tree: cst.Module) -> None:
+    """git-lfs run through a shell/subprocess or configured by writing .gitattributes by hand is not
+    translated (its strings would otherwise be mistaken for prose)."""
+
+    class Strings(cst.CSTVisitor):
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            value = str(node.evaluated_value).strip().lower()
+            if value in ("lfs", "git-lfs") or value.startswith(("git lfs", "git-lfs ")) or "filter=lfs" in value:
+                raise SkipFile(f"git-lfs is run as a command or configured by hand ({value!r})")
+
+    tree.visit(Strings())
 
 
 def _code_without_comments(tree: cst.Module) -> str:

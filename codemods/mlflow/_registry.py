@@ -92,6 +92,21 @@ def lift_to_caller(
     return Trained(model=trained_model or "", inputs=mapped, region=region_of(caller))
 
 
+def lift_parameter_model(tree: cst.Module, site: Site, inputs: cst.BaseExpression) -> Trained | None:
+    """A helper fits the model it is given (``def fit_and_score(clf, X, y): clf.fit(X, y)``): the
+    caller holds the trained model, and registering inside the helper would register once per
+    call. None when the model is not a parameter or the helper's caller is not found."""
+    function = region_of(site).function
+    receiver = site.call.func.value if isinstance(site.call.func, cst.Attribute) else None
+    model = dotted(receiver) if receiver is not None else None
+    if function is None or model is None or model.split(".")[0] in ("self", "cls") or model not in parameters(function):
+        return None
+    try:
+        return lift_to_caller(tree, site, inputs, model=receiver)
+    except SkipFile:
+        return None
+
+
 def _map_inputs(function: cst.FunctionDef, call: cst.Call, inputs: cst.BaseExpression, is_method: bool) -> str:
     text = dotted(inputs)
     if text is None:
@@ -118,12 +133,30 @@ def constructor_class(tree: cst.Module, model: str) -> str | None:
     def constructs(call: cst.Call) -> bool:
         return get_full_name_for_node(call.func) is not None
 
+    returns = _annotated_returns(tree)
     found = None
     for site in find_calls(tree, constructs):
         if assigned_name(site) == model:
             last = (get_full_name_for_node(site.call.func) or "").split(".")[-1]
             if last[:1].isupper():
                 found = last
+            elif returns.get(last, "")[:1].isupper():
+                found = returns[last]  # a factory ``def make_model(...) -> SGDClassifier``
+    return found
+
+
+def _annotated_returns(tree: cst.Module) -> dict[str, str]:
+    """Function name -> the class name its return annotation gives (``-> nn.Module`` -> ``Module``)."""
+    found: dict[str, str] = {}
+
+    class Returns(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            if node.returns is not None:
+                name = get_full_name_for_node(node.returns.annotation)
+                if name:
+                    found[node.name.value] = name.split(".")[-1]
+
+    tree.visit(Returns())
     return found
 
 
@@ -135,7 +168,7 @@ def registered_name(model: str, model_class: str | None) -> str:
         base = model_class
     elif model_class:
         base = model_class
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", base).replace("_", "-").lower()
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", base).replace("_", "-").lower()
     return re.sub(r"-+", "-", words).strip("-") or "model"
 
 

@@ -15,13 +15,13 @@ from .. import ActionCodemod, Decline, Example
 from .._shared import Imports, find_calls, region_of
 from ._registry import (
     Trained,
-    assigned_name,
     constructor_class,
     dotted_receiver,
     first_argument,
     insert_after,
     is_returned,
     last_site,
+    lift_parameter_model,
     lift_to_caller,
     method_named,
     registered_name,
@@ -162,6 +162,8 @@ for x, y in batches():
         if is_returned(site):
             # Keras' fit returns a History: the model is the receiver, seen from the caller
             trained = lift_to_caller(tree, site, inputs, model=site.call.func.value)
+        elif (lifted := lift_parameter_model(tree, site, inputs)) is not None:
+            trained = lifted
         else:
             model = dotted_receiver(site.call)
             if model is None:

@@ -18,6 +18,7 @@ from ._registry import (
     insert_after,
     is_returned,
     last_site,
+    lift_parameter_model,
     lift_to_caller,
     method_named,
     registered_name,
@@ -43,6 +44,8 @@ TRANSFORM_ONLY = frozenset(
 
 def registration(trained: Trained) -> str:
     name = registered_name(trained.model, trained.model_class)
+    if name == "model":
+        name = "sklearn-model"
     if trained.model_class in TRANSFORM_ONLY:
         return (
             "with mlflow.start_run():\n"
@@ -145,6 +148,37 @@ def main(X, y):
     return ridge.score(X, y)
 ''',
         ),
+        Example(
+            before='''\
+import numpy as np
+from sklearn.decomposition import PCA
+
+X = np.random.rand(100, 8)
+pca = PCA(n_components=2)
+embedded = pca.fit(X).transform(X)
+np.save("embedded.npy", embedded)
+''',
+            after='''\
+import numpy as np
+from sklearn.decomposition import PCA
+import mlflow
+
+X = np.random.rand(100, 8)
+pca = PCA(n_components=2)
+embedded = pca.fit(X).transform(X)
+
+# Register the trained model in the MLflow Model Registry.
+with mlflow.start_run():
+    # PCA has no predict(): the registered model serves its transform().
+    mlflow.pyfunc.log_model(
+        name="model",
+        python_model=pca.transform,
+        input_example=X[:5],
+        registered_model_name="pca",
+    )
+np.save("embedded.npy", embedded)
+''',
+        ),
     ]
 
     DECLINES = [
@@ -188,6 +222,8 @@ def train(X, y):
             raise SkipFile("the last .fit(...) call has no training data argument")
         if is_returned(site):
             trained = lift_to_caller(tree, site, inputs)
+        elif (lifted := lift_parameter_model(tree, site, inputs)) is not None:
+            trained = lifted
         else:
             model = dotted_receiver(site.call) or assigned_name(site)
             if model is None:

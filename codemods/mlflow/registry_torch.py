@@ -19,6 +19,8 @@ from ._registry import assigned_name, constructor_class, dotted, insert_after, r
 from .registry_lightning import example_batch_code, torch_registration
 
 _LOADER = "torch.utils.data.DataLoader"
+# torch's own container classes say nothing about the model: the variable name is used instead.
+_GENERIC_CLASSES = {"Sequential", "Module", "ModuleList", "ModuleDict"}
 
 
 class _FunctionFacts(cst.CSTVisitor):
@@ -277,7 +279,10 @@ for epoch in range(2):
         region, index = _registration_point(tree, model, training)
         insertion = Region(region.owner, index, region.function, region.path)
         example = _example_code(tree, imports, model, insertion, calls_of_model)
-        name = registered_name(model, constructor_class(tree, model))
+        model_class = constructor_class(tree, model)
+        name = registered_name(model, None if model_class in _GENERIC_CLASSES else model_class)
+        if name == "model":
+            name = "pytorch-model"
         AddImportsVisitor.add_needed_import(self.context, "mlflow")
         code = example + torch_registration(model, name)
         return insert_after(tree, insertion, code, "Register the trained model in the MLflow Model Registry.")
@@ -292,16 +297,47 @@ def _optimized_model(tree: cst.Module, imports: Imports) -> str:
 
     models: set[str] = set()
     for site in find_calls(tree, is_optimizer):
-        for inner in find_calls(cst.Module(body=[cst.SimpleStatementLine([cst.Expr(site.call)])]),
-                                lambda call: _called_name(call) == "parameters"):
-            receiver = dotted(inner.call.func.value) if isinstance(inner.call.func, cst.Attribute) else None
-            if receiver:
-                models.add(receiver.split(".")[-1])
+        found = _parameter_owners(cst.Module(body=[cst.SimpleStatementLine([cst.Expr(site.call)])]))
+        function = region_of(site).function
+        if not found and function is not None:
+            # an optimizer builder (param groups from ``model.named_parameters()``): the model is the
+            # builder's parameter, named as the caller names it
+            owners = _parameter_owners(cst.Module(body=list(function.body.body))) & parameters(function)
+            found = {_caller_argument(tree, function, owner) for owner in owners} - {None}
+        models |= {name.split(".")[-1] for name in found}
     if not models:
         raise SkipFile("no torch.optim optimizer over a model's .parameters() found")
     if len(models) > 1:
         raise SkipFile(f"several models are trained ({', '.join(sorted(models))}): which one to register is unclear")
     return models.pop()
+
+
+def _parameter_owners(scope: cst.Module) -> set[str]:
+    """Receivers of ``X.parameters()`` / ``X.named_parameters()`` calls in ``scope``."""
+    owners = set()
+    for inner in find_calls(scope, lambda call: _called_name(call) in ("parameters", "named_parameters")):
+        receiver = dotted(inner.call.func.value) if isinstance(inner.call.func, cst.Attribute) else None
+        if receiver:
+            owners.add(receiver)
+    return owners
+
+
+def _caller_argument(tree: cst.Module, function: cst.FunctionDef, parameter: str, within: cst.CSTNode | None = None) -> str | None:
+    """The (dotted) argument the last call of ``function`` passes for ``parameter``, if any."""
+    names = [p.name.value for p in function.params.params]
+    found = None
+    for site in find_calls(tree, lambda call: _called_name(call) == function.name.value):
+        if within is not None and not any(node is within for node in site.path):
+            continue
+        positional = [a for a in site.call.args if a.keyword is None and not a.star]
+        offset = 1 if names and names[0] in ("self", "cls") and isinstance(site.call.func, cst.Attribute) else 0
+        index = names.index(parameter) - offset if parameter in names else -1
+        if 0 <= index < len(positional):
+            found = dotted(positional[index].value) or found
+        for arg in site.call.args:
+            if arg.keyword and arg.keyword.value == parameter:
+                found = dotted(arg.value) or found
+    return found
 
 
 def _registration_point(tree: cst.Module, model: str, training: set[str]) -> tuple[Region, int]:
@@ -347,4 +383,10 @@ def _example_code(tree: cst.Module, imports: Imports, model: str, insertion: Reg
         text = dotted(argument) if argument is not None else None
         if text and text.split(".")[0] in bound:
             return f"{model}.eval()\nexample_inputs = {source_of(argument)}\n"
+        function = region_of(site).function
+        if text and function is not None and text in parameters(function):
+            # the model is called in a helper on one of its parameters: what the scope passes it
+            passed = _caller_argument(tree, function, text, within=insertion.owner)
+            if passed and passed.split(".")[0] in bound:
+                return f"{model}.eval()\nexample_inputs = {passed}\n"
     raise SkipFile("no data loader or input tensor in scope for an input example")

@@ -161,6 +161,56 @@ if __name__ == "__main__":
     main()
 ''',
         ),
+        Example(
+            before='''\
+import torch
+import torch.nn.functional as F
+
+EPOCHS = 2
+
+
+def train(model, loader, optimizer, epoch):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    print(f"epoch {epoch}: last loss {loss.item():.4f}")
+
+
+model = torch.nn.Linear(2, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = [(torch.randn(4, 2), torch.randn(4, 1))]
+for epoch in range(EPOCHS):
+    train(model, loader, optimizer, epoch)
+''',
+            after='''\
+import torch
+import torch.nn.functional as F
+import mlflow
+
+EPOCHS = 2
+
+
+def train(model, loader, optimizer, epoch):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    mlflow.log_metric("loss", loss.item(), step=epoch)
+    print(f"epoch {epoch}: last loss {loss.item():.4f}")
+
+
+model = torch.nn.Linear(2, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = [(torch.randn(4, 2), torch.randn(4, 1))]
+with mlflow.start_run():
+    mlflow.log_params({"epochs": EPOCHS, "optimizer": "SGD", "lr": 0.1})
+    for epoch in range(EPOCHS):
+        train(model, loader, optimizer, epoch)
+''',
+        ),
     ]
 
     DECLINES = [

@@ -9,12 +9,23 @@ follow the trial being run without restructuring the code around it:
   (``dataclasses.replace``);
 - dict literals of settings (``config = {"lr": 3e-3, ...}``): wrapped the same way;
 - module-level constants (``LR = 0.01``): rebound at the start of each run;
-- local constants in functions (``n_components = 32``) and keyword literals of calls
-  (``max_depth=5``): read from ``TUNED_PARAMS`` with the original value as default.
+- local constants in functions or in the main block (``n_components = 32``) and keyword literals
+  of calls (``max_depth=5``, and the positional learning rate of ``torch.optim`` optimizers): read
+  from ``TUNED_PARAMS`` with the original value as default;
+- parameter defaults (``def __init__(self, lr=LEARNING_RATE)`` or ``hidden=64``), evaluated once
+  at definition: the calls that leave them out pass them explicitly, so they are read per run.
+
+Names are the originals (argparse dest, field, key, constant, keyword or parameter name), so the
+study's parameters relate to the script. Search ranges come from the original value: log-uniform
+[v/10, 2v] for learning rates, [v/10, 10v] for regularisation, [v/2, 1.5v] for layer sizes and
+counts (a trial must not cost much more than the original run), near-one ranges for momentum-like
+values. Epoch counts, seeds, data sizes and output settings are never tuned.
 
 The script's run (the body of ``if __name__ == "__main__":`` or, for a module-level script, the
-module from the first statement that uses a tuned value) becomes ``train_and_evaluate()``, which
-returns the value the script prints last (its metric); ``objective(trial)`` fills
+module from the first statement that uses a tuned value or builds what is trained, so that each
+trial starts from a new model) becomes ``train_and_evaluate()``, which returns the value the
+script prints last (its metric; the words around it give the direction: accuracy/score/r2/auc ->
+maximize, loss/error/mse/perplexity/distance -> minimize); ``objective(trial)`` fills
 ``TUNED_PARAMS`` with ``trial.suggest_*`` values named like the originals and calls it; the study
 runs a few trials and the run is repeated once with ``study.best_params``, so the script's outputs
 and final printed line still come last.
@@ -117,12 +128,13 @@ def search_for(name: str, value: int | float) -> Search | None:
 
 
 def _int_search(key: str, value: int) -> Search | None:
+    # sizes and counts search up to 1.5x only: a trial must not cost much more than the original run
     if value >= 2 and _LAYER_SIZE.search(key):
         low = value // 2
         step = low if value % 2 == 0 else 1
-        return Search(2, _int_range(low, value * 2, step))
-    if isinstance(value, int) and value >= 1 and _COUNT.search(key):
-        return Search(2, _int_range(max(1, value // 2), max(value * 2, 3)))
+        return Search(2, _int_range(low, value + low, step))
+    if value >= 1 and _COUNT.search(key):
+        return Search(2, _int_range(max(1, value // 2), max(value + value // 2, value + 1)))
     if isinstance(value, int) and value >= 4 and _BATCH.search(key):
         # smaller batches make each trial slower: search upwards only
         return Search(5, _int_range(value, value * 2, value // 2 if value % 2 == 0 else 1))
@@ -1114,8 +1126,15 @@ def _run_function(region: list[cst.BaseStatement], plan: Plan, end: RunEnd) -> c
             f'"""The script\'s run with the hyperparameters in {PARAMS}; returns its {end.metric.text}."""\n'
         )
     ]
-    if global_names:
-        preamble.append(_statement(f"global {', '.join(global_names)}\n"))
+    # the run's names stay module globals, as they were (one `global` line per ~90 characters)
+    line: list[str] = []
+    for name in global_names:
+        if line and len(", ".join([*line, name])) > 90:
+            preamble.append(_statement(f"global {', '.join(line)}\n"))
+            line = []
+        line.append(name)
+    if line:
+        preamble.append(_statement(f"global {', '.join(line)}\n"))
     preamble += [_statement(f'{name} = {PARAMS}.get("{name}", {name})\n') for name in plan.rebound]
     preamble += [_statement(f"{name} = {APPLY}({name})\n") for name in plan.reapplied]
     function = _statement(f"def {RUN}():\n    pass\n")

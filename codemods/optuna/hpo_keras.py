@@ -154,7 +154,7 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "units": trial.suggest_int("units", 16, 64, step=16),
+            "units": trial.suggest_int("units", 16, 48, step=16),
             "dropout": trial.suggest_float("dropout", 0.1, 0.4),
         }
     )

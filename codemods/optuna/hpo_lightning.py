@@ -125,7 +125,7 @@ def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
             "lr": trial.suggest_float("lr", 0.0001, 0.002, log=True),
-            "hidden_size": trial.suggest_int("hidden_size", 16, 64, step=16),
+            "hidden_size": trial.suggest_int("hidden_size", 16, 48, step=16),
         }
     )
     return float(train_and_evaluate())

@@ -59,8 +59,8 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "n_estimators": trial.suggest_int("n_estimators", 25, 100),
-            "max_depth": trial.suggest_int("max_depth", 2, 8),
+            "n_estimators": trial.suggest_int("n_estimators", 25, 75),
+            "max_depth": trial.suggest_int("max_depth", 2, 6),
         }
     )
     return float(train_and_evaluate())
@@ -213,7 +213,7 @@ def train_and_evaluate():
 def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
-            "n_components": trial.suggest_int("n_components", 8, 32, step=8),
+            "n_components": trial.suggest_int("n_components", 8, 24, step=8),
         }
     )
     return float(train_and_evaluate())

@@ -77,7 +77,7 @@ def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
             "LR": trial.suggest_float("LR", 0.005, 0.1, log=True),
-            "HIDDEN": trial.suggest_int("HIDDEN", 8, 32, step=8),
+            "HIDDEN": trial.suggest_int("HIDDEN", 8, 24, step=8),
         }
     )
     return float(train_and_evaluate())
@@ -175,7 +175,7 @@ def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
             "LR": trial.suggest_float("LR", 0.001, 0.02, log=True),
-            "HIDDEN": trial.suggest_int("HIDDEN", 16, 64, step=16),
+            "HIDDEN": trial.suggest_int("HIDDEN", 16, 48, step=16),
         }
     )
     return float(train_and_evaluate())
@@ -252,7 +252,7 @@ def objective(trial: optuna.Trial) -> float:
     TUNED_PARAMS.update(
         {
             "lr": trial.suggest_float("lr", 0.005, 0.1, log=True),
-            "hidden": trial.suggest_int("hidden", 4, 16, step=4),
+            "hidden": trial.suggest_int("hidden", 4, 12, step=4),
         }
     )
     return float(train_and_evaluate())
@@ -367,6 +367,26 @@ torch.save(model.state_dict(), "model.pt")
 print("done")
 ''',
             reason="no metric whose direction is known",
+        ),
+        Decline(
+            source='''\
+import torch
+
+model = torch.nn.Linear(4, 1)
+
+
+def main():
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(torch.randn(8, 4)).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    print(f"loss: {loss.item():.3f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+            reason="built once when the module loads",
         ),
     ]
 

@@ -292,6 +292,10 @@ class Sandbox:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_TERMINAL_PROMPT": "0",
             "KERAS_BACKEND": "torch",
+            # The scripts are tiny: one math thread each is fastest when samples share the cores
+            # (--jobs), and keeps a sample's time independent of how many run beside it.
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
             # Logging a model infers its pip requirements by re-importing it in a subprocess; bound that
             # (MLflow falls back to default requirements) so a loaded machine does not eat the timeout.
             "MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "20",

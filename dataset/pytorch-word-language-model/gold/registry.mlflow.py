@@ -411,9 +411,9 @@ def generate_words(model, corpus, args, n_words, temperature=1.0):
 
 def parse_args():
     parser = argparse.ArgumentParser(description="PyTorch word-level language model on a built-in corpus")
-    parser.add_argument("--n-train-sentences", type=int, default=1500, help="sentences in the training text")
-    parser.add_argument("--n-valid-sentences", type=int, default=300)
-    parser.add_argument("--n-test-sentences", type=int, default=300)
+    parser.add_argument("--n-train-sentences", type=int, default=800, help="sentences in the training text")
+    parser.add_argument("--n-valid-sentences", type=int, default=150)
+    parser.add_argument("--n-test-sentences", type=int, default=150)
     parser.add_argument("--model", type=str, default="LSTM",
                         help="type of network (RNN_TANH, RNN_RELU, LSTM, GRU, Transformer)")
     parser.add_argument("--emsize", type=int, default=64, help="size of word embeddings")
@@ -424,12 +424,12 @@ def parse_args():
     parser.add_argument("--epochs", type=int, default=3, help="upper epoch limit")
     parser.add_argument("--batch-size", type=int, default=20, metavar="N", help="batch size")
     parser.add_argument("--eval-batch-size", type=int, default=10, help="evaluation batch size")
-    parser.add_argument("--bptt", type=int, default=25, help="sequence length")
+    parser.add_argument("--bptt", type=int, default=35, help="sequence length")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout applied to layers (0 = no dropout)")
     parser.add_argument("--tied", action="store_true", help="tie the word embedding and softmax weights")
     parser.add_argument("--nhead", type=int, default=2, help="number of heads in the Transformer encoder")
     parser.add_argument("--seed", type=int, default=1111, help="random seed")
-    parser.add_argument("--log-interval", type=int, default=50, metavar="N", help="report interval")
+    parser.add_argument("--log-interval", type=int, default=5, metavar="N", help="report interval")
     parser.add_argument("--save", type=str, default="model.pt", help="path to save the final model")
     parser.add_argument("--samples", type=str, default="generated.txt", help="where to write sampled text")
     parser.add_argument("--n-generated-words", type=int, default=60)
