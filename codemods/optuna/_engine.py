@@ -324,6 +324,13 @@ class _Collector(cst.CSTVisitor):
         node.value.visit(self)
         return False
 
+    def visit_Param(self, node: cst.Param) -> bool:
+        # a parameter's name binds, it does not use the module-level name
+        for part in (node.annotation, node.default):
+            if part is not None:
+                part.visit(self)
+        return False
+
     def visit_Name(self, node: cst.Name) -> None:
         self.f.names.add(node.value)
         self.f.references.setdefault(node.value, []).append(self.site(node))

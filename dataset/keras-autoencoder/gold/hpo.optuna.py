@@ -71,14 +71,14 @@ def main():
     test_signals, test_labels = make_signals(500, 0.1, rng)
 
 
-    def fit(latent_dim, hidden_units, learning_rate, verbose=2):
+    def fit(latent_dim, hidden_units, learning_rate, epochs=args.epochs, verbose=2):
         keras.utils.set_random_seed(args.seed)
         model = build_autoencoder(latent_dim, hidden_units, learning_rate)
         history = model.fit(
             train_signals,
             train_signals,
             batch_size=args.batch_size,
-            epochs=args.epochs,
+            epochs=epochs,
             validation_split=0.1,
             verbose=verbose,
         )
@@ -90,6 +90,7 @@ def main():
             latent_dim=trial.suggest_categorical("latent_dim", [4, 8, 16]),
             hidden_units=trial.suggest_categorical("hidden_units", [16, 32, 64]),
             learning_rate=trial.suggest_float("learning_rate", 5e-4, 5e-3, log=True),
+            epochs=min(args.epochs, 2),  # short trials keep the search affordable; the final fit is full length
             verbose=0,
         )
         return trial_history.history["val_loss"][-1]
