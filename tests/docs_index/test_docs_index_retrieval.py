@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_lsp.docs_index import cli
+from mlops_lsp.docs_index import cli, store
 from mlops_lsp.docs_index.evaluation import evaluate_modes, load_set
 from mlops_lsp.docs_index.libraries import ACTION_TARGETS, LIBRARIES
 from mlops_lsp.docs_index.retrieval import _call_names, retrieve
@@ -123,7 +123,7 @@ def test_labelled_queries_on_the_subset(small_index: DocsIndex) -> None:
 
 def test_cli_search_prints_ranked_chunks_with_sources(small_index: DocsIndex, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "DocsIndex", lambda cache_dir=None: small_index)
+    monkeypatch.setattr(store, "DocsIndex", lambda cache_dir=None: small_index)  # cli imports it per command
     assert cli.main(["index", "search", "upload data to remote storage", "--library", "dvc", "-k", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("1. ") and "\n2. " in out and "\n3. " in out and "\n4. " not in out
