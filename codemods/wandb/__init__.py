@@ -1,0 +1,1 @@
+"""Codemods whose target library is Weights & Biases."""
