@@ -81,6 +81,16 @@ def _split_paragraphs(doc: str, limit: int) -> list[str]:
     return parts or [""]
 
 
+_RST_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_PROSE_SKIP = re.compile(r"^(usage:|\.\. |>>>|Example|Args:|Arguments:|Parameters|Returns|Raises|:param|:return|-{3,})")
+
+
+def clean_rst(text: str) -> str:
+    """Docstring markup off: ``:class:`~optuna.study.Study``` -> ``Study``, ````x```` -> ``x``."""
+    text = _RST_ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    return re.sub(r"`{1,2}([^`]+)`{1,2}_?", r"\1", text)
+
+
 def _first_paragraph(doc: str, max_chars: int = 400) -> str:
     """The opening prose paragraph (argparse help starts with a usage block: skip it)."""
     for paragraph in re.split(r"\n\s*\n", doc.strip()):
@@ -88,6 +98,25 @@ def _first_paragraph(doc: str, max_chars: int = 400) -> str:
         if paragraph and not paragraph.startswith("usage:"):
             return paragraph[:max_chars]
     return ""
+
+
+def description(doc: str, max_chars: int = 320) -> str:
+    """What the symbol does, in prose: the opening paragraphs of the docstring up to ``max_chars``,
+    without usage blocks, examples, parameter lists or markup. A one-line opening ("Create a new
+    Study.") says too little on its own, so the next prose paragraph is added while it fits."""
+    pieces: list[str] = []
+    used = 0
+    for paragraph in re.split(r"\n\s*\n", doc.strip()):
+        paragraph = " ".join(clean_rst(paragraph).split())
+        if not paragraph or _PROSE_SKIP.match(paragraph) or paragraph.startswith(("positional arguments", "options:")):
+            if pieces:
+                break
+            continue
+        pieces.append(paragraph)
+        used += len(paragraph)
+        if used >= max_chars // 2:
+            break
+    return " ".join(pieces)[:max_chars]
 
 
 def cli_backed_docs(records: list[dict[str, Any]], program: str, class_symbol: str) -> list[dict[str, Any]]:
@@ -108,11 +137,58 @@ def cli_backed_docs(records: list[dict[str, Any]], program: str, class_symbol: s
     return enriched
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split at commas outside brackets and quotes: annotations like ``dict[str, Any]`` stay whole."""
+    parts, depth, quote, current = [], 0, "", []
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
 def _signature_names(signature: str) -> str:
     """Parameter names only (no annotations/defaults): they carry the meaning, cost few tokens."""
     inner = signature[1:signature.rfind(")")] if signature.startswith("(") else signature
-    names = re.findall(r"(?:^|,\s*)\**([A-Za-z_][A-Za-z0-9_]*)", inner)
-    return ", ".join(n for n in names if n not in {"self", "cls"})
+    names = []
+    for parameter in _split_top_level(inner):
+        match = re.match(r"\s*\**([A-Za-z_][A-Za-z0-9_]*)", parameter)
+        if match and match.group(1) not in {"self", "cls"}:
+            names.append(match.group(1))
+    return ", ".join(names)
+
+
+def _short_name(symbol: str, kind: str) -> str:
+    """The name a user would say: the member, with its class for methods (``Trial suggest categorical``)."""
+    parts = symbol.split(".")
+    if kind == "module":
+        return identifier_words(symbol)
+    keep = 2 if kind in {"method", "property"} and len(parts) > 2 else 1
+    return identifier_words(".".join(parts[-keep:]))
+
+
+def summary_text(symbol: str, kind: str, params: str, doc: str, module: str) -> str:
+    """The text that is embedded: summary first (what it does), then the name as words, the
+    parameters and the module path. MiniLM was trained on natural sentences, and the dotted name
+    is the noisiest part for it, so it comes last where the 128-token cut falls."""
+    kind_word = {"cli": "command line", "module": "module", "property": "property"}.get(kind, kind)
+    text = f"{_short_name(symbol, kind)} ({kind_word}): {description(doc)}".rstrip()
+    if params:
+        text += f" Parameters: {params}."
+    if module:
+        text += f" Module {module}."
+    return text
 
 
 def chunks_from_records(library: str, records: Iterable[dict[str, Any]]) -> list[Chunk]:
@@ -127,14 +203,13 @@ def chunks_from_records(library: str, records: Iterable[dict[str, Any]]) -> list
         if kind == "cli":
             source = f"cli:{symbol}"
         header = f"{symbol}{signature}" if kind in {"function", "method", "class"} else symbol
-        kind_word = {"cli": "command line", "module": "module", "property": "property"}.get(kind, kind)
         alias_text = f"\nAlso available as: {', '.join(aliases)}" if aliases else ""
         words = identifier_words(" ".join([symbol, *aliases]))
         params = _signature_names(signature)
-        summary = f"{symbol} ({kind_word}; {words})"
-        if params:
-            summary += f" parameters: {params}."
-        summary += f" {_first_paragraph(doc)}"
+        # The public path the symbol is used under (``mlflow.pytorch`` for ``mlflow.pytorch.log_model``).
+        drop = 2 if kind in {"method", "property"} else 1
+        module = "" if kind in {"cli", "module"} else ".".join(symbol.split(".")[:-drop])
+        summary = summary_text(symbol, kind, params, doc, module)
         for part_index, part in enumerate(_split_paragraphs(doc, MAX_PART_CHARS)):
             title = header if part_index == 0 else f"{symbol} (continued, part {part_index + 1})"
             text = f"{title}{alias_text if part_index == 0 else ''}\n{part}".rstrip()

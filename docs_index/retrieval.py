@@ -166,8 +166,10 @@ def docs_for_code(index: DocsIndex, library: str, code: str, per_call: int = 1, 
 def _search_many(index: DocsIndex, library: str, queries: Sequence[str], k: int,
                  skip: Sequence[str] = ()) -> list[SearchHit]:
     """One hybrid search per query (each query is one needed function), merged round-robin."""
-    rankings = [[h for h in index.search(q, library, k=k + len(skip), mode="hybrid") if h.symbol not in skip]
-                for q in queries if q.strip()]
+    queries = [q for q in queries if q.strip()]
+    vectors = index.query_vectors(queries)  # one embedding batch for all of them
+    rankings = [[h for h in index.search(q, library, k=k + len(skip), mode="hybrid", vector=v) if h.symbol not in skip]
+                for q, v in zip(queries, vectors)]
     return interleave(rankings, k)
 
 

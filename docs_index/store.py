@@ -7,9 +7,16 @@ Layout under the cache directory (``MLOPS_LSP_INDEX_DIR``, else
     manifests/<table>.json                  fingerprint + chunk count + build timings
     embeddings/<library>.npz                embedding cache keyed by the hash of the embedded text
 
-A table is (re)built on first use when its manifest is missing, its fingerprint differs (library
-version, index schema, embedding model, extraction spec or guides changed), or it cannot be opened
-or searched (corrupt): then it is rebuilt, not reported as a crash.
+A table is (re)built on first use when its manifest is missing or not a JSON object, its
+fingerprint differs (library version, index schema, embedding model, extraction spec or guides
+changed), or its rows cannot be read (deleted or truncated files: ``status()`` reads them, since
+LanceDB's row count comes from metadata) or searched: then it is rebuilt, not reported as a crash.
+
+Query path (default ``vector_backend="memory"``, ``fts_backend="memory"``): a table's rows are read
+once per process; the vector ranking is one matrix-vector product, the full-text ranking an
+in-process BM25 (:mod:`.lexical`), and hybrid = reciprocal-rank fusion of the vector, BM25 and
+called-name rankings minus a small public-API depth prior. The LanceDB vector and native FTS
+queries stay available (``"lancedb"``) and are what the in-memory vector ranking is tested against.
 """
 
 from __future__ import annotations
@@ -34,15 +41,26 @@ import numpy as np
 
 from . import SEARCH_MODES
 from .chunking import Chunk, chunks_from_records, cli_backed_docs, guide_chunks, identifier_words, readme_chunks
+from .lexical import BM25Index
 from .embedding import DIMENSION, DOCUMENT_MAX_TOKENS, MODEL_ID, Embedder, get_embedder
 from .guides import GUIDES
 from .libraries import ACTION_TARGETS, LIBRARIES, LibrarySpec
 
 SCHEMA_VERSION = 8
 FTS_COLUMNS = ("fts_text", "name_words")
-RRF_K = 60
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
+# Public-API prior of the hybrid ranking: each level of nesting below ``library.member`` costs this
+# much fused score, about four places in one ranking (1/61 - 1/65). Scripts call the shallow entry
+# points (``nncf.prune``, ``mlflow.log_params``) far more often than deep internals, which otherwise
+# win on shared vocabulary. On the labelled set any value in 0.0005-0.003 gave the same recall.
+DEPTH_PENALTY = 0.001
+_NOT_API_KINDS = frozenset({"guide", "doc", "cli", "generated"})
 QUERY_CACHE_SIZE = 512
-VECTOR_BACKENDS = ("lancedb", "memory")  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
+# Where the query path ranks: "memory" (the table's rows read from LanceDB once per process:
+# vectors scanned with one matrix-vector product, full text with an in-process BM25) or "lancedb"
+# (a LanceDB vector / native FTS query each time: 3-6 ms of fixed overhead per query).
+VECTOR_BACKENDS = ("lancedb", "memory")
+FTS_BACKENDS = ("lancedb", "memory")
 EXTRACT_TIMEOUT_S = 300
 _WORKER = Path(__file__).with_name("_extract_worker.py")
 
@@ -97,6 +115,12 @@ class BuildReport:
     embed_seconds: float
     write_seconds: float
     embedded: int  # chunks that needed a fresh embedding (the rest came from the cache)
+    extraction_cached: bool = False  # records reused from the extraction cache (same version and extractor)
+    # CPU seconds: of the extraction subprocess (imports + inspection), and of this process's
+    # building thread for embedding and for writing the table (thread CPU time).
+    extract_cpu_seconds: float = 0.0
+    embed_cpu_seconds: float = 0.0
+    write_cpu_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:
@@ -137,6 +161,12 @@ def fingerprint(spec: LibrarySpec, version: str) -> str:
 
 def extract_records(spec: LibrarySpec) -> list[dict[str, Any]]:
     """Run the extractor worker for ``spec`` in a subprocess and return its records."""
+    records, _ = extract_records_timed(spec)
+    return records
+
+
+def extract_records_timed(spec: LibrarySpec) -> tuple[list[dict[str, Any]], float]:
+    """The records and the CPU seconds the extraction subprocess used (0.0 when not reported)."""
     payload = json.dumps({"roots": list(spec.roots), "targets": list(spec.targets), "cli": list(spec.cli)})
     env = dict(os.environ)
     # Keep the libraries quiet and offline while they are imported.
@@ -153,13 +183,19 @@ def extract_records(spec: LibrarySpec) -> list[dict[str, Any]]:
             )
         except subprocess.TimeoutExpired as exc:
             raise IndexError_(f"extracting {spec.name} timed out after {EXTRACT_TIMEOUT_S} s") from exc
+        cpu = 0.0
         for line in proc.stderr.splitlines():
             if line.startswith("[docs-index extract]"):
-                _log(f"{spec.name}: {line.split('] ', 1)[-1]}")
+                message = line.split("] ", 1)[-1]
+                used = re.fullmatch(r"cpu ([0-9.]+) s", message)
+                if used:
+                    cpu = float(used.group(1))
+                else:
+                    _log(f"{spec.name}: {message}")
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
             raise IndexError_(f"extracting {spec.name} failed (exit {proc.returncode}): {tail}")
-        return json.loads(out.read_text(encoding="utf-8"))
+        return json.loads(out.read_text(encoding="utf-8")), cpu
 
 
 def library_chunks(spec: LibrarySpec, records: list[dict[str, Any]]) -> list[Chunk]:
@@ -179,17 +215,30 @@ def _fts_query(text: str) -> str:
     return " ".join(unique[:64])
 
 
-def rrf_fuse(rankings: Iterable[Sequence[SearchHit]], k: int, weights: Sequence[float] | None = None) -> list[SearchHit]:
-    """Reciprocal rank fusion of ranked hit lists (same symbol = same item); best first."""
+def api_depth_penalty(hit: SearchHit) -> float:
+    """DEPTH_PENALTY per nesting level below ``library.member``; guides, docs and CLI help: none."""
+    if hit.kind in _NOT_API_KINDS:
+        return 0.0
+    return DEPTH_PENALTY * max(0, hit.symbol.count(".") - 1)
+
+
+def rrf_fuse(rankings: Iterable[Sequence[SearchHit]], k: int, weights: Sequence[float] | None = None,
+             prior: Callable[[SearchHit], float] | None = None) -> list[SearchHit]:
+    """Reciprocal rank fusion of ranked hit lists (same symbol = same item); best first.
+
+    A symbol counts once per ranking, at its best rank: the parts of a long docstring must not
+    add up (that favoured long documents over the short one that answers)."""
     scores: dict[tuple[str, str], float] = {}
     best: dict[tuple[str, str], SearchHit] = {}
     for index, ranking in enumerate(rankings):
         weight = 1.0 if weights is None else weights[index]
-        for rank, hit in enumerate(ranking):
+        for rank, hit in enumerate(_dedupe(ranking, len(ranking))):
             key = (hit.library, hit.symbol)
             scores[key] = scores.get(key, 0.0) + weight / (RRF_K + rank + 1)
             if key not in best or hit.part < best[key].part:
                 best[key] = hit
+    if prior is not None:
+        scores = {key: score - prior(best[key]) for key, score in scores.items()}
     ordered = sorted(scores, key=lambda key: -scores[key])[:k]
     return [dataclasses.replace(best[key], score=scores[key]) for key in ordered]
 
@@ -229,11 +278,35 @@ def _dedupe(hits: Iterable[SearchHit], k: int) -> list[SearchHit]:
     return result
 
 
+@dataclasses.dataclass
+class MemoryView:
+    """A table's rows held in the process: vectors, hits (row order) and the BM25 index."""
+
+    matrix: np.ndarray
+    hits: list[SearchHit]
+    bm25: BM25Index
+
+
+_CODE_LIKE = re.compile(r"[()\[\]{}=]|[A-Za-z_]\.[A-Za-z_]")
+
+
+def embedding_text(query: str) -> str:
+    """The text embedded for a query. Code is turned into its identifiers as words
+    (``trial.suggest_float('lr', log=True)`` -> ``trial suggest float lr log True``): the
+    documents are embedded from prose summaries, and punctuation would otherwise cost tokens
+    (the query embedding dominates the latency) and pull the vector towards other code."""
+    if not _CODE_LIKE.search(query):
+        return query
+    words = identifier_words(query).split()
+    return " ".join(dict.fromkeys(words)) or query
+
+
 class DocsIndex:
     """Per-library LanceDB tables, built on first use and cached per installed version."""
 
     def __init__(self, cache_dir: Path | str | None = None, embedder: Embedder | None = None,
-                 libraries: Mapping[str, LibrarySpec] | None = None, vector_backend: str | None = None) -> None:
+                 libraries: Mapping[str, LibrarySpec] | None = None, vector_backend: str | None = None,
+                 fts_backend: str | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         # Which libraries this index knows; tests pass a small real subset.
         self.libraries: dict[str, LibrarySpec] = dict(libraries or LIBRARIES)
@@ -248,23 +321,37 @@ class DocsIndex:
         # Libraries whose table was verified fresh in this process: the per-query path must not
         # re-read manifests and re-hash sources (a version change needs a new process anyway).
         self._fresh: dict[str, str] = {}
-        # "lancedb": vector queries go to LanceDB. "memory": the table's vectors (a few hundred rows)
-        # are read from LanceDB once and scanned with one matrix-vector product, which removes the
-        # ~3-6 ms per-query overhead of a LanceDB query; rankings are identical (tested).
-        self.vector_backend = vector_backend or os.environ.get("MLOPS_LSP_VECTOR_SEARCH", "lancedb")
+        # See VECTOR_BACKENDS: "memory" ranks exactly like LanceDB for vectors (tested) at a
+        # fraction of the cost; its BM25 tokenises identifiers and stems (lexical.py).
+        self.vector_backend = vector_backend or os.environ.get("MLOPS_LSP_VECTOR_SEARCH", "memory")
         if self.vector_backend not in VECTOR_BACKENDS:
             raise ValueError(f"unknown vector backend {self.vector_backend!r}; use one of {', '.join(VECTOR_BACKENDS)}")
-        self._memory: dict[str, tuple[np.ndarray, list[SearchHit]]] = {}
+        self.fts_backend = fts_backend or os.environ.get("MLOPS_LSP_FTS_SEARCH", "memory")
+        if self.fts_backend not in FTS_BACKENDS:
+            raise ValueError(f"unknown full-text backend {self.fts_backend!r}; use one of {', '.join(FTS_BACKENDS)}")
+        self._memory: dict[str, MemoryView] = {}
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding, memoised (bounded): the editor repeats the same intent queries."""
         vector = self._query_vectors.get(query)
         if vector is None:
-            vector = self.embedder.embed([query])[0]
+            vector = self.embedder.embed([embedding_text(query)])[0]
             if len(self._query_vectors) >= QUERY_CACHE_SIZE:
                 self._query_vectors.pop(next(iter(self._query_vectors)))
             self._query_vectors[query] = vector
         return vector
+
+    def query_vectors(self, queries: Sequence[str]) -> list[np.ndarray]:
+        """Embeddings of several queries, the missing ones in one batch: a short query's cost is
+        mostly reading the model's weights, which one batch does once for all of them."""
+        missing = list(dict.fromkeys(q for q in queries if q not in self._query_vectors))
+        if missing:
+            vectors = self.embedder.embed([embedding_text(q) for q in missing])
+            for query, vector in zip(missing, vectors):
+                if len(self._query_vectors) >= QUERY_CACHE_SIZE:
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+                self._query_vectors[query] = vector
+        return [self._query_vectors[q] if q in self._query_vectors else self.query_vector(q) for q in queries]
 
     def clear_query_cache(self) -> None:
         self._query_vectors.clear()
@@ -300,10 +387,14 @@ class DocsIndex:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            manifest = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             _log(f"unreadable manifest {path}: {exc}; the table will be rebuilt")
             return None
+        if not isinstance(manifest, dict):
+            _log(f"manifest {path} is not a JSON object; the table will be rebuilt")
+            return None
+        return manifest
 
     def _version(self, spec: LibrarySpec) -> str:
         version = spec.version()
@@ -323,9 +414,20 @@ class DocsIndex:
         if manifest.get("fingerprint") != fingerprint(spec, version):
             return "stale"
         try:
-            rows = self._open_table(table).count_rows()
+            handle = self._open_table(table)
+            rows = handle.count_rows()
+            # count_rows reads metadata only: truncated or overwritten data files show up when the
+            # rows are read. Reading them is what the first query does anyway (the in-memory view,
+            # kept for the process: a later status() call costs nothing).
+            if rows == manifest.get("chunks"):
+                read = len(self._memory_view(handle).hits)
+                if read != rows:
+                    raise IndexError_(f"{read} rows read, {rows} expected")
         except Exception as exc:  # any LanceDB/IO failure means the stored table is unusable
-            _log(f"table {table} cannot be opened: {type(exc).__name__}: {exc}")
+            _log(f"table {table} cannot be read: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            with self._lock:
+                self._tables.pop(table, None)
+                self._memory.pop(table, None)
             return "corrupt"
         return "fresh" if rows == manifest.get("chunks") else "corrupt"
 
@@ -348,14 +450,23 @@ class DocsIndex:
         errors: list[str] = []
         for name in names:
             self._fresh.pop(name, None)
+        # Longest extraction first (LPT scheduling): mlflow and lightning import torch and take most
+        # of the time; started last, one of them would finish alone while the other worker idles.
+        by_cost = sorted(specs, key=lambda spec: -spec.extract_cost)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             started = {pool.submit(self._timed_extract, spec, versions[spec.name], reuse_extraction): spec
-                       for spec in specs}
+                       for spec in by_cost}
+            # While the first extractions run, load what the table writes need (LanceDB's first
+            # table creation took 7-11 s of start-up, the model a few seconds): off the critical path.
+            self._connect()
+            self.embedder.embed(["warm up"])
             for future in concurrent.futures.as_completed(started):
                 spec = started[future]
                 try:
-                    records, extract_seconds = future.result()
-                    reports.append(self._build_table(spec, versions[spec.name], records, extract_seconds))
+                    records, extract_seconds, cached, extract_cpu = future.result()
+                    report = self._build_table(spec, versions[spec.name], records, extract_seconds)
+                    reports.append(dataclasses.replace(report, extraction_cached=cached,
+                                                       extract_cpu_seconds=extract_cpu))
                 except IndexError_ as exc:  # one broken library must not stop the others
                     _log(str(exc))
                     errors.append(str(exc))
@@ -365,7 +476,11 @@ class DocsIndex:
             raise BuildFailed("; ".join(errors), reports)
         return reports
 
-    def _timed_extract(self, spec: LibrarySpec, version: str, reuse: bool) -> tuple[list[dict[str, Any]], float]:
+    def _timed_extract(self, spec: LibrarySpec, version: str,
+                       reuse: bool) -> tuple[list[dict[str, Any]], float, bool, float]:
+        """The library's records, the seconds it took, True when they came from the cache, and
+        the extraction subprocess's CPU seconds.
+        The cache key holds the installed version: a new version is always extracted again."""
         start = time.perf_counter()
         cache = self.cache_dir / "extracted" / f"{table_name(spec.name, version)}.json"
         key = extraction_fingerprint(spec, version)
@@ -373,13 +488,13 @@ class DocsIndex:
             try:
                 cached = json.loads(cache.read_text(encoding="utf-8"))
                 if cached.get("fingerprint") == key:
-                    return cached["records"], time.perf_counter() - start
+                    return cached["records"], time.perf_counter() - start, True, 0.0
             except (OSError, json.JSONDecodeError, AttributeError) as exc:
                 _log(f"extraction cache {cache} unreadable ({exc}); extracting again")
-        records = extract_records(spec)
+        records, cpu = extract_records_timed(spec)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"fingerprint": key, "records": records}), encoding="utf-8")
-        return records, time.perf_counter() - start
+        return records, time.perf_counter() - start, False, cpu
 
     def _embed_with_cache(self, library: str, chunks: list[Chunk]) -> tuple[np.ndarray, int, float]:
         """Vectors for ``chunks``, cached by the hash of the embedded text so a rebuild only embeds
@@ -417,9 +532,10 @@ class DocsIndex:
         chunks = library_chunks(spec, records)
         if not chunks:
             raise IndexError_(f"no documentation extracted for {spec.name}")
-        # Continuation parts without a first part cannot happen; guard against empty symbols anyway.
+        cpu_start = time.thread_time()
         vectors, embedded, embed_seconds = self._embed_with_cache(spec.name, chunks)
-        start = time.perf_counter()
+        embed_cpu = time.thread_time() - cpu_start
+        start, cpu_start = time.perf_counter(), time.thread_time()
         table = table_name(spec.name, version)
         data = pa.table({
             "chunk_id": [c.chunk_id for c in chunks],
@@ -459,11 +575,11 @@ class DocsIndex:
             }
             self._manifest_path(table).parent.mkdir(parents=True, exist_ok=True)
             self._manifest_path(table).write_text(json.dumps(manifest, indent=1))
-        write_seconds = time.perf_counter() - start
+        write_seconds, write_cpu = time.perf_counter() - start, time.thread_time() - cpu_start
         _log(f"built {table}: {len(chunks)} chunks (extract {extract_seconds:.1f}s, embed {embed_seconds:.1f}s "
              f"[{embedded} new], write {write_seconds:.1f}s)")
         return BuildReport(spec.name, version, table, len(chunks), extract_seconds, embed_seconds,
-                           write_seconds, embedded)
+                           write_seconds, embedded, embed_cpu_seconds=embed_cpu, write_cpu_seconds=write_cpu)
 
     def _drop_other_versions(self, library: str, keep: str) -> None:
         prefix = table_name(library, "")
@@ -512,30 +628,45 @@ class DocsIndex:
 
     _COLUMNS = ["library", "symbol", "aliases", "kind", "source", "part", "text", "summary"]
 
-    def _memory_view(self, table: Any) -> tuple[np.ndarray, list[SearchHit]]:
+    def _memory_view(self, table: Any) -> "MemoryView":
         view = self._memory.get(table.name)
         if view is None:
-            data = table.to_arrow().to_pydict()
-            matrix = np.asarray(data.pop("vector"), dtype=np.float32)
+            arrow = table.to_arrow()
+            vectors = arrow.column("vector").combine_chunks()
+            matrix = np.asarray(vectors.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+            if matrix.size != arrow.num_rows * DIMENSION:
+                raise IndexError_(f"table {table.name}: vectors of the wrong size ({matrix.size} values)")
+            matrix = matrix.reshape(arrow.num_rows, DIMENSION)
+            data = arrow.select([c for c in arrow.column_names if c != "vector"]).to_pydict()
+            bm25 = BM25Index([data[column] for column in FTS_COLUMNS])
             rows = [dict(zip(data, values)) for values in zip(*data.values())]
-            view = (matrix, self._rows_to_hits(rows, "_none", higher_is_better=True))
+            view = MemoryView(matrix, self._rows_to_hits(rows, "_none", higher_is_better=True), bm25)
             self._memory[table.name] = view
         return view
 
-    def _memory_ranking(self, table: Any, vector: np.ndarray, limit: int,
-                        keep: Callable[[SearchHit], bool] | None = None) -> list[SearchHit]:
-        matrix, hits = self._memory_view(table)
-        # Vectors are unit length: the dot product is the cosine similarity LanceDB reports as 1 - distance.
-        scores = matrix @ np.asarray(vector, dtype=np.float32)
+    @staticmethod
+    def _ranked(hits: Sequence[SearchHit], scores: np.ndarray, limit: int,
+                keep: Callable[[SearchHit], bool] | None = None, positive: bool = False) -> list[SearchHit]:
+        """The ``limit`` best rows by ``scores``, one per symbol (its best-scoring part)."""
         order = np.argsort(-scores, kind="stable")
         ranked = []
+        seen: set[str] = set()
         for index in order:
+            if positive and scores[index] <= 0:
+                break
             hit = hits[index]
-            if keep is None or keep(hit):
+            if hit.symbol not in seen and (keep is None or keep(hit)):
+                seen.add(hit.symbol)
                 ranked.append(dataclasses.replace(hit, score=float(scores[index])))
                 if len(ranked) == limit:
                     break
         return ranked
+
+    def _memory_ranking(self, table: Any, vector: np.ndarray, limit: int,
+                        keep: Callable[[SearchHit], bool] | None = None) -> list[SearchHit]:
+        view = self._memory_view(table)
+        # Vectors are unit length: the dot product is the cosine similarity LanceDB reports as 1 - distance.
+        return self._ranked(view.hits, view.matrix @ np.asarray(vector, dtype=np.float32), limit, keep)
 
     def _vector_search(self, table: Any, vector: np.ndarray, limit: int) -> list[SearchHit]:
         if self.vector_backend == "memory":
@@ -548,6 +679,9 @@ class DocsIndex:
                     boosts: Sequence[float] | None = None) -> list[SearchHit]:
         """BM25 over the full text and, as a second field, the symbol's name words (the usual
         title field of multi-field search: a query naming the API should find it first)."""
+        if self.fts_backend == "memory":
+            view = self._memory_view(table)
+            return self._ranked(view.hits, view.bm25.scores(query), limit, positive=True)
         words = _fts_query(query)
         if not words:
             return []
@@ -608,17 +742,21 @@ class DocsIndex:
         limit = max(3 * k, 15)
         if mode == "fts":
             return _dedupe(self._fts_search(table, query, limit), k)
-        fts_future = self._pool.submit(self._fts_search, table, query, limit) if mode == "hybrid" else None
-        if vector is None:  # embed while the full-text query runs
+        in_memory = self.vector_backend == "memory" and self.fts_backend == "memory"
+        # LanceDB queries release the GIL: run the full-text one while the query is embedded. The
+        # in-memory rankings take microseconds, where a thread hand-off would cost more.
+        fts_future = (self._pool.submit(self._fts_search, table, query, limit)
+                      if mode == "hybrid" and not in_memory else None)
+        if vector is None:
             vector = self.query_vector(query)
         if mode == "vector":
             return _dedupe(self._vector_search(table, vector, limit), k)
-        symbol_future = self._pool.submit(self._symbol_search, table, query, vector, limit)
-        rankings = [self._vector_search(table, vector, limit), fts_future.result()]
-        symbol_ranking = symbol_future.result()
+        fts_ranking = fts_future.result() if fts_future else self._fts_search(table, query, limit)
+        rankings = [self._vector_search(table, vector, limit), fts_ranking]
+        symbol_ranking = self._symbol_search(table, query, vector, limit)
         if symbol_ranking:
             rankings.append(symbol_ranking)
-        return rrf_fuse(rankings, k)
+        return rrf_fuse(rankings, k, prior=api_depth_penalty)
 
     def lookup(self, library: str, symbol: str) -> list[SearchHit]:
         """All parts of ``symbol`` (exact name or alias) in ``library``'s table, in order."""

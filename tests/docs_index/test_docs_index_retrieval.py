@@ -52,8 +52,8 @@ def test_docprompt_puts_the_guide_first(small_index: DocsIndex) -> None:
 def test_docs_search_goes_through_the_source_docs(small_index: DocsIndex) -> None:
     context = retrieve(small_index, "docs-search", ACTION, GIT_LFS_CODE, k=5, budget_tokens=4000)
     assert all(hit.library == "dvc" for hit in context.chunks)
-    # Docs-X were GitPython chunks (the queries are their summaries) ...
-    assert any(q.startswith("git.IndexFile.add") for q in context.queries)
+    # Docs-X were GitPython chunks (the queries are their summaries: name as words first, module last) ...
+    assert any(q.startswith("Index File add (method)") and "Module git." in q for q in context.queries)
     # ... and they lead to the DVC functions that replace them.
     assert {"dvc add", "dvc.repo.Repo.add", "dvc push", "dvc.repo.Repo.push"} & _names(context)
 
@@ -109,6 +109,16 @@ def test_labelled_set_shape() -> None:
     assert {q["kind"] for q in queries} == {"task", "code"}
     assert len({q["id"] for q in queries}) == len(queries)
     assert {case["action"] for case in labelled["strategies"]} == set(ACTION_TARGETS)
+
+
+def test_heldout_set_shape() -> None:
+    heldout = load_set(SET_PATH.with_name("retrieval_heldout.json"))["queries"]
+    assert len(heldout) >= 30
+    assert {q["library"] for q in heldout} == set(LIBRARIES)
+    assert {q["kind"] for q in heldout} == {"task", "code"}
+    tuned = {q["query"] for q in load_set(SET_PATH)["queries"]}
+    assert not tuned & {q["query"] for q in heldout}  # no query shared with the tuning set
+    assert len({q["id"] for q in heldout}) == len(heldout)
 
 
 def test_labelled_queries_on_the_subset(small_index: DocsIndex) -> None:
