@@ -6,11 +6,16 @@ with the common checks (below) plus the action's checker (`Action.checker`, a mo
 `mlops_lsp.bench.checkers` exposing `CHECKS` and `check(ctx)`).
 
 The sandbox: a fresh temporary directory whose `work/` subdirectory is the `{workdir}` and cwd;
-`python train.py <args>` runs in its own session and process group, in a new network namespace
-(`unshare --net`) when available, with a memory and file-size limit, a scrubbed environment
-(no inherited secrets), a time limit that kills the whole group, and the last 1 MiB of each output
-stream kept. `sandbox/sitecustomize.py` (put on PYTHONPATH) records what the checkers need. Every
-process that carries the sandbox's marker variable is killed after each run.
+`python train.py <args>` runs in its own session and process group with a scrubbed environment
+(no inherited secrets; HOME and TMPDIR inside the sandbox), memory, file-size and process-count
+limits, a time limit and an output limit that kill it, and the last 1 MiB of each stream kept.
+Where the machine allows it (root, namespaces: see `isolation()` and `sandbox/launch.py`) it runs
+as an unprivileged uid of its own in new network (loopback only), mount (everything read-only but
+the sandbox) and PID namespaces (its end kills every process it started, setsid'd daemons too);
+otherwise ("basic") `sandbox/sitecustomize.py` refuses non-loopback connections. Either way every
+process of the sandbox (its uid, or its marker variable) is killed after each run, and a failure
+names the limit that was hit. `sandbox/sitecustomize.py` (put on PYTHONPATH) also records what
+the checkers need.
 
 This module never imports torch, mlflow, wandb, optuna or nncf: checkers query those in subprocesses.
 """
@@ -44,8 +49,13 @@ log = logging.getLogger(__name__)
 
 SANDBOX_DIR = Path(__file__).resolve().parent / "sandbox"
 OUTPUT_CAP_BYTES = 1 << 20  # keep the last 1 MiB of stdout and of stderr
+OUTPUT_LIMIT_BYTES = 256 << 20  # a stream writing more than this is killed (runaway printing)
 MEMORY_LIMIT_BYTES = 8 << 30  # RLIMIT_DATA: heap, not virtual reservations (torch reserves a lot)
 FILE_SIZE_LIMIT_BYTES = 2 << 30
+PROCESS_LIMIT = 512  # RLIMIT_NPROC of the sandbox uid; threads count (wandb's Go service has dozens)
+SHM_LIMIT_BYTES = 1 << 30  # the private /dev/shm (torch DataLoader workers share tensors there)
+SANDBOX_UID_BASE = 1_000_000  # sandbox uids: above any real account, one per live sandbox
+NETWORK_GUARD_VAR = "MLOPS_BENCH_NETWORK_GUARD"  # sitecustomize blocks non-loopback sockets when set
 PROBE_TIMEOUT = 180.0  # a checker's query subprocess (e.g. loading a registered model)
 MARKER_VAR = "MLOPS_BENCH_SANDBOX"
 # The baseline is only a reference: give it room so a busy machine does not poison the cache.
@@ -80,22 +90,58 @@ class Execution:
     """One process run in the sandbox."""
 
     argv: list[str]
-    exit_code: int | None  # None when killed on timeout
+    exit_code: int | None  # None when killed by the runner (timeout, output limit)
     timed_out: bool
     stdout: str
     stderr: str
     seconds: float
+    stopped_by: str | None = None  # "timeout" or "output limit (stdout|stderr)": killed by the runner
+    processes_at_stop: int = 0  # the sandbox's processes still running when the command ended or was stopped
+    limits: "Limits | None" = None
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and self.stopped_by is None
 
     def failure(self) -> str:
-        """One line saying why the run did not finish with exit 0."""
-        if self.timed_out:
-            return f"timed out after {self.seconds:.0f} s"
+        """One line saying why the run did not finish with exit 0, naming the limit it hit if any."""
         last = _last_line(self.stderr) or _last_line(self.stdout) or "no output"
-        return f"exit code {self.exit_code}: {last[:300]}"
+        limits = self.limits or Limits()
+        if self.stopped_by and self.stopped_by.startswith("output limit"):
+            stream = self.stopped_by.split("(")[-1].rstrip(")")
+            return f"output limit exceeded: more than {_size(limits.output_bytes)} on {stream}; killed"
+        if self.timed_out:
+            message = f"timed out after {self.seconds:.0f} s"
+            if self.processes_at_stop >= limits.processes:
+                message += f"; process limit reached ({self.processes_at_stop} processes running)"
+            elif self.processes_at_stop > 1:
+                message += f"; {self.processes_at_stop} processes running"
+            return f"{message}; last output: {last[:200]}"
+        hint = _limit_hint(self.stderr, self.exit_code, limits)
+        return f"{hint}exit code {self.exit_code}: {last[:300]}"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+# stderr evidence of a sandbox limit -> the reason it is reported under
+_LIMIT_EVIDENCE = [
+    (re.compile(r"\bMemoryError\b|Cannot allocate memory|std::bad_alloc|out of memory", re.I), "memory limit ({memory}) exceeded"),
+    (re.compile(r"Resource temporarily unavailable|BlockingIOError.*\bfork|can't start new thread"), "process limit ({processes}) reached"),
+    (re.compile(r"Read-only file system"), "write outside the sandbox refused"),
+    (re.compile(r"Network is unreachable|network access is disabled in the benchmark sandbox|"
+                r"Temporary failure in name resolution|Name or service not known"), "network access blocked"),
+]
+
+
+def _limit_hint(stderr: str, exit_code: int | None, limits: "Limits") -> str:
+    if exit_code == -signal.SIGXFSZ or "File too large" in stderr:  # Python ignores SIGXFSZ: EFBIG instead
+        return f"file size limit ({_size(limits.file_size_bytes)}) exceeded: "
+    for pattern, reason in _LIMIT_EVIDENCE:
+        if pattern.search(stderr):
+            return reason.format(memory=_size(limits.memory_bytes), processes=limits.processes) + ": "
+    return ""
 
 
 @dataclass
@@ -165,15 +211,25 @@ _TRAINING_LOOP = re.compile(r"partial_fit|warm_start\s*=\s*True|for\s+\w*(?:epoc
 
 
 class _TailBuffer:
-    """Keeps the last `cap` bytes written to it (a deque of chunks), counting what it dropped."""
+    """Keeps the last `cap` bytes written to it (a deque of chunks), counting what it dropped.
 
-    def __init__(self, cap: int) -> None:
+    `total` counts every byte fed; `limit_exceeded` is set once it passes `limit` (then the run is
+    killed: a script printing gigabytes must not keep a core and the reader busy until its timeout).
+    """
+
+    def __init__(self, cap: int, limit: int | None = None) -> None:
         self.cap = cap
+        self.limit = limit
         self.chunks: collections.deque[bytes] = collections.deque()
         self.size = 0
         self.dropped = 0
+        self.total = 0
+        self.limit_exceeded = threading.Event()
 
     def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        if self.limit is not None and self.total > self.limit:
+            self.limit_exceeded.set()
         self.chunks.append(data)
         self.size += len(data)
         while self.size - len(self.chunks[0]) >= self.cap:
@@ -198,39 +254,164 @@ def _drain(stream, buffer: _TailBuffer) -> None:
     stream.close()
 
 
-_warned_no_unshare = False
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed process tree (the defaults are the bench's)."""
+
+    memory_bytes: int = MEMORY_LIMIT_BYTES  # RLIMIT_DATA of every process
+    file_size_bytes: int = FILE_SIZE_LIMIT_BYTES  # RLIMIT_FSIZE
+    processes: int = PROCESS_LIMIT  # RLIMIT_NPROC of the sandbox's own uid (threads count)
+    output_bytes: int = OUTPUT_LIMIT_BYTES  # per stream; beyond it the run is killed
+    shm_bytes: int = SHM_LIMIT_BYTES  # the private /dev/shm (isolated mode)
 
 
-def _network_prefix() -> list[str]:
-    """`unshare --net --` when this process may create a network namespace, else nothing (warned)."""
-    global _warned_no_unshare
-    unshare = shutil.which("unshare")
-    if unshare and _can_unshare(unshare):
-        return [unshare, "--net", "--"]
-    if not _warned_no_unshare:
-        log.warning("sandbox: `unshare --net` is not available; samples run WITH network access")
-        _warned_no_unshare = True
-    return []
+@dataclass(frozen=True)
+class Isolation:
+    """How samples are contained on this machine (probed once per process)."""
+
+    namespaces: bool  # network + mount + PID namespaces, unprivileged uid (see sandbox/launch.py)
+    description: str  # one line, for logs and reports
+    reason: str = ""  # why the namespaces are not used, when they are not
 
 
-_unshare_ok: dict[str, bool] = {}
+_isolation: Isolation | None = None
+_isolation_lock = threading.Lock()
 
 
-def _can_unshare(unshare: str) -> bool:
-    if unshare not in _unshare_ok:
+def isolation() -> Isolation:
+    """Probe (once) whether samples can run in namespaces as an unprivileged uid.
+
+    $MLOPS_BENCH_ISOLATION: `auto` (default), `basic` (never use namespaces: the Python socket guard
+    instead) or `namespaces` (required: fail when unavailable).
+    """
+    global _isolation
+    with _isolation_lock:
+        if _isolation is None:
+            _isolation = _probe_isolation()
+            log.info("sandbox isolation: %s", _isolation.description)
+            if not _isolation.namespaces:
+                log.warning("sandbox: no namespaces (%s): samples run as this user, network blocked only by "
+                            "the Python socket guard, writes outside the sandbox only detected", _isolation.reason)
+        return _isolation
+
+
+def _basic(reason: str) -> Isolation:
+    return Isolation(False, "basic: own session, rlimits, scrubbed environment, Python socket guard", reason)
+
+
+def _probe_isolation() -> Isolation:
+    wanted = os.environ.get("MLOPS_BENCH_ISOLATION", "auto")
+    if wanted not in ("auto", "basic", "namespaces"):
+        raise ValueError(f"MLOPS_BENCH_ISOLATION must be auto, basic or namespaces, not {wanted!r}")
+    if wanted == "basic":
+        return _basic("MLOPS_BENCH_ISOLATION=basic")
+    if os.geteuid() != 0:
+        reason = "not root: cannot create namespaces or switch to an unprivileged uid"
+    else:
+        with Sandbox(isolate=True) as sandbox:
+            run = sandbox.execute([sys.executable, "-S", "-c", "import os; print(os.getuid(), os.getpid())"],
+                                  timeout=60, env=sandbox.environment(hook=False))
+            uid = sandbox.uid
+        lines = run.stdout.split()
+        if run.ok and lines == [str(uid), "2"]:  # our uid, PID 2 of a new namespace (1 is its init)
+            return Isolation(True, "namespaces: network (lo only), mount (read-only but the sandbox; empty /tmp, "
+                                   "/var/tmp and home; private /dev/shm and /proc), PID (killed as a whole); "
+                                   "unprivileged uid with RLIMIT_NPROC")
+        reason = f"namespace probe failed: {_last_line(run.stderr) or run.failure()}"
+    if wanted == "namespaces":
+        raise RuntimeError(f"MLOPS_BENCH_ISOLATION=namespaces but {reason}")
+    return _basic(reason)
+
+
+def _sandbox_uid(directory: Path) -> int:
+    """An unprivileged uid of its own for this sandbox: unique while the directory exists (its inode)."""
+    inode = directory.stat().st_ino
+    return SANDBOX_UID_BASE + inode % (2**31 - SANDBOX_UID_BASE - 2)
+
+
+def _tasks_of_uid(uid: int) -> int:
+    """Threads of every process of uid: what RLIMIT_NPROC counts."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or _proc_uid(entry) != uid:
+            continue
         try:
-            result = subprocess.run([unshare, "--net", "--", "true"], capture_output=True, timeout=20)
-            _unshare_ok[unshare] = result.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _unshare_ok[unshare] = False
-    return _unshare_ok[unshare]
+            count += next(int(line.split()[1]) for line in (entry / "status").read_text().splitlines()
+                          if line.startswith("Threads:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            count += 1
+    return count
+
+
+def _proc_uid(entry: Path) -> int | None:
+    try:
+        for line in (entry / "status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _wait(process: subprocess.Popen, timeout: float, buffers: dict[str, _TailBuffer]) -> str | None:
+    """Wait for the process; returns why it was stopped early ("timeout", "output ...") or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            process.wait(timeout=0.1)
+            exited = True
+        except subprocess.TimeoutExpired:
+            exited = False
+        for name, buffer in buffers.items():
+            if buffer.limit_exceeded.is_set():
+                return f"output limit ({name})"
+        if exited:
+            return None
+        if time.monotonic() >= deadline:
+            return "timeout"
+
+
+def _hidden_directories() -> list[str]:
+    """Covered by an empty tmpfs in the sandbox's mount namespace (the sandbox itself is bound back).
+
+    The caller's home when other users may not enter it (it holds the caller's credentials), and the
+    shared temporary directories (other programs' files and world-writable sockets live there).
+    """
+    hidden = [d for d in ("/tmp", "/var/tmp") if os.path.isdir(d) and not os.path.islink(d)]
+    home = Path.home().resolve()
+    try:
+        if home != Path("/") and not home.stat().st_mode & 0o001:
+            hidden.append(str(home))
+    except OSError as exc:
+        log.warning("sandbox: cannot stat the home directory %s: %s", home, exc)
+    return hidden
+
+
+def _exposed_paths() -> list[str]:
+    """What the sandbox needs from a hidden directory: the Python installation and import paths,
+    and this package's own tree (an editable install is found by a finder, not through sys.path)."""
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  os.path.dirname(os.path.realpath(sys.executable)), str(SANDBOX_DIR.parents[2])]
+    candidates += [p for p in sys.path if p and os.path.isabs(p)]
+    paths = sorted({os.path.realpath(p) for p in candidates if os.path.exists(p)})
+    hidden = _hidden_directories()
+    inside = [p for p in paths if any(p == h or p.startswith(h + "/") for h in hidden)]
+    # Nested paths come with their parent's bind mount.
+    return [p for p in inside if not any(p != q and p.startswith(q + "/") for q in inside)]
 
 
 class Sandbox:
-    """A fresh temporary directory: `work/` (cwd, `{workdir}`), `home/`, `tmp/`, `hook/` (the report)."""
+    """A fresh temporary directory: `work/` (cwd, `{workdir}`), `home/`, `tmp/`, `hook/` (the report).
 
-    def __init__(self, keep: bool = False) -> None:
+    With namespaces (see `isolation()`), everything in it belongs to the sandbox's own uid, which
+    the processes run as.
+    """
+
+    def __init__(self, keep: bool = False, limits: Limits | None = None, *, isolate: bool | None = None) -> None:
+        self.limits = limits or Limits()
         self.root = Path(tempfile.mkdtemp(prefix="mlops-bench-")).resolve()
+        self.isolated = isolation().namespaces if isolate is None else isolate
+        self.uid = _sandbox_uid(self.root) if self.isolated else None
         self.workdir = self.root / "work"
         self.home = self.root / "home"
         self.tmp = self.root / "tmp"
@@ -243,6 +424,7 @@ class Sandbox:
             encoding="utf-8",
         )
         self.keep = keep or os.environ.get("MLOPS_BENCH_KEEP_SANDBOX") == "1"
+        self.killed_leftovers = 0  # processes killed after the last execution (escaped daemons, bombs)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -251,7 +433,7 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        _kill_marked_processes(self.marker)
+        _kill_sandbox_processes(self.marker, self.uid)
         if self.keep:
             log.warning("sandbox kept at %s", self.root)
             return
@@ -272,6 +454,9 @@ class Sandbox:
             "LC_ALL": "C.UTF-8",
             "VIRTUAL_ENV": str(venv),
             "HOME": str(self.home),
+            # The sandbox uid has no passwd entry: getpass.getuser() (MLflow's run user) reads these.
+            "USER": "mlops-bench",
+            "LOGNAME": "mlops-bench",
             "TMPDIR": str(self.tmp),
             "XDG_CACHE_HOME": str(self.home / ".cache"),
             "XDG_CONFIG_HOME": str(self.home / ".config"),
@@ -302,17 +487,46 @@ class Sandbox:
             "MLOPS_BENCH_OPTUNA_STORAGE": f"sqlite:///{work}/optuna.db",
             MARKER_VAR: self.marker,
         }
+        if not self.isolated:
+            # No network namespace: sitecustomize refuses connections to anything but loopback.
+            env["PYTHONPATH"] = str(SANDBOX_DIR)
+            env[NETWORK_GUARD_VAR] = "1"
         if hook:
             env["PYTHONPATH"] = str(SANDBOX_DIR)
             env["MLOPS_BENCH_REPORT"] = str(self.report_path)
         return env
 
+    def _launcher(self) -> list[str]:
+        limits = self.limits
+        config: dict = {"memory": limits.memory_bytes, "file_size": limits.file_size_bytes,
+                        "isolate": self.isolated, "shm": limits.shm_bytes}
+        if self.isolated:
+            config.update(uid=self.uid, processes=limits.processes, sandbox=str(self.root),
+                          hide=_hidden_directories(), expose=_exposed_paths())
+        elif os.geteuid() != 0:
+            # RLIMIT_NPROC counts every thread of the uid: allow the user's current ones plus the limit.
+            config["processes"] = _tasks_of_uid(os.geteuid()) + limits.processes
+        return [sys.executable, "-S", "-E", str(SANDBOX_DIR / "launch.py"), json.dumps(config), "--"]
+
+    def _hand_over(self) -> None:
+        """Give the sandbox's files to its uid (the runner wrote some of them as root)."""
+        if self.uid is None:
+            return
+        for directory, subdirs, files in os.walk(self.root):
+            for name in [directory, *(os.path.join(directory, n) for n in subdirs + files)]:
+                try:
+                    if os.lstat(name).st_uid != self.uid:
+                        os.lchown(name, self.uid, self.uid)
+                except FileNotFoundError:
+                    continue
+
     def execute(self, argv: list[str], *, timeout: float, env: dict[str, str]) -> Execution:
-        """Run argv in the workdir, own session, no network, limits; kill its group on timeout."""
-        launcher = [sys.executable, "-S", "-E", str(SANDBOX_DIR / "launch.py"),
-                    str(MEMORY_LIMIT_BYTES), str(FILE_SIZE_LIMIT_BYTES), "--"]
-        full = _network_prefix() + launcher + argv
-        out, err = _TailBuffer(OUTPUT_CAP_BYTES), _TailBuffer(OUTPUT_CAP_BYTES)
+        """Run argv in the workdir, isolated, with limits; kill everything it started when it ends."""
+        self._hand_over()
+        full = self._launcher() + argv
+        cap = min(OUTPUT_CAP_BYTES, self.limits.output_bytes)
+        out = _TailBuffer(cap, self.limits.output_bytes)
+        err = _TailBuffer(cap, self.limits.output_bytes)
         start = time.monotonic()
         process = subprocess.Popen(
             full, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -320,23 +534,32 @@ class Sandbox:
         )
         readers = [threading.Thread(target=_drain, args=(process.stdout, out), daemon=True),
                    threading.Thread(target=_drain, args=(process.stderr, err), daemon=True)]
+        pipes = _pipe_ids(process.stdout, process.stderr)
         for reader in readers:
             reader.start()
-        timed_out = False
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        stopped_by = _wait(process, timeout, {"stdout": out, "stderr": err})
         seconds = time.monotonic() - start
+        # The sandbox's own processes (not the launcher and the namespace's init, which run as root).
+        alive = [p for p in _sandbox_processes(self.marker, self.uid, process.pid, pipes)
+                 if self.uid is None or _proc_uid(Path(f"/proc/{p}")) == self.uid]
         _kill_group(process.pid)
-        _kill_marked_processes(self.marker)
+        self.killed_leftovers = _kill_sandbox_processes(self.marker, self.uid, pipes)
         process.wait()
+        deadline = time.monotonic() + 5
         for reader in readers:
-            reader.join(timeout=10)
+            reader.join(timeout=max(0.1, deadline - time.monotonic()))
+            if reader.is_alive():  # a process beyond every scan still holds the output: do not wait for it
+                log.error("sandbox %s: an unknown process still holds the run's output", self.root)
+        if stopped_by is None:  # it exited before the readers caught up with what it wrote
+            stopped_by = next((f"output limit ({name})" for name, buffer in (("stdout", out), ("stderr", err))
+                               if buffer.limit_exceeded.is_set()), None)
+        timed_out = stopped_by == "timeout"
         return Execution(
-            argv=argv, exit_code=None if timed_out else process.returncode, timed_out=timed_out,
-            stdout=out.text(), stderr=err.text(), seconds=seconds,
+            argv=argv, exit_code=None if stopped_by else process.returncode, timed_out=timed_out,
+            stdout=out.text(), stderr=err.text(), seconds=seconds, stopped_by=stopped_by,
+            processes_at_stop=len(alive), limits=self.limits,
         )
+
 
     def run_case(self, case: Case, source: str, *, timeout: float) -> tuple[Execution | None, Execution]:
         """Copy source as train.py, run the case's setup commands, then the script.
@@ -403,24 +626,89 @@ def _kill_group(pgid: int) -> None:
         log.warning("sandbox: cannot kill process group %d: %s", pgid, exc)
 
 
-def _kill_marked_processes(marker: str) -> None:
-    """Kill every process whose environment carries this sandbox's marker (escaped daemons too)."""
+def _sandbox_processes(marker: str, uid: int | None, exclude: int | None = None,
+                       pipes: frozenset[str] = frozenset()) -> list[int]:
+    """Pids of this sandbox's processes: those of its uid, working in it, holding one of its output
+    `pipes` ("pipe:[inode]"), or carrying its marker variable.
+
+    The uid (namespaces) catches everything; without it, a daemon that cleared its environment is
+    still found by its working directory or its inherited stdout/stderr, unless it left the sandbox
+    and closed them too (basic mode's limit).
+    """
     needle = f"{MARKER_VAR}={marker}\0".encode()
+    inside = marker.rstrip("/") + "/"
     own = os.getpid()
+    found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == own:
+        if not entry.name.isdigit() or int(entry.name) in (own, exclude):
+            continue
+        if uid is not None and _proc_uid(entry) == uid:
+            found.append(int(entry.name))
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            cwd = ""
+        if cwd == marker or cwd.startswith(inside) or (pipes and _holds_any(entry, pipes)):
+            found.append(int(entry.name))
             continue
         try:
             environ = (entry / "environ").read_bytes()
         except OSError:  # gone, or not ours to read
             continue
         if needle in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def _holds_any(entry: Path, pipes: frozenset[str]) -> bool:
+    try:
+        for fd in os.listdir(entry / "fd"):
             try:
-                os.kill(int(entry.name), signal.SIGKILL)
+                if os.readlink(entry / "fd" / fd) in pipes:
+                    return True
+            except OSError:
+                continue
+    except OSError:
+        return False
+    return False
+
+
+def _pipe_ids(*streams) -> frozenset[str]:
+    return frozenset(f"pipe:[{os.fstat(s.fileno()).st_ino}]" for s in streams)
+
+
+def _kill_sandbox_processes(marker: str, uid: int | None, pipes: frozenset[str] = frozenset()) -> int:
+    """SIGKILL every process of the sandbox (escaped daemons too); returns how many were killed.
+
+    Scans until none is left: without a PID namespace a fork bomb may fork between two passes.
+    """
+    killed: set[int] = set()
+    for _ in range(50):
+        pids = [p for p in _sandbox_processes(marker, uid, pipes=pipes) if p not in killed or _alive(p)]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
             except ProcessLookupError:
                 pass
             except PermissionError as exc:
-                log.warning("sandbox: cannot kill leftover process %s: %s", entry.name, exc)
+                log.warning("sandbox: cannot kill leftover process %s: %s", pid, exc)
+        time.sleep(0.02)
+    else:
+        log.error("sandbox %s: processes still alive after 50 kill passes", marker)
+    return len(killed)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie is dead, only not yet reaped by its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # ----------------------------------------------------------------------------------- baseline
@@ -611,10 +899,12 @@ def env_timeout_scale() -> float:
 
 
 def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path,
-               timeout_scale: float | None = None) -> SampleRun:
+               timeout_scale: float | None = None, limits: Limits | None = None) -> SampleRun:
     """Run `source` (an adaptation of case.script for action_id) in a sandbox and check it.
 
     `timeout_scale` multiplies case.timeout (default: $MLOPS_BENCH_TIMEOUT_SCALE, else 1).
+    `limits` bounds the adapted script's run (default: the bench's `Limits()`); the original's
+    baseline always runs with the defaults.
     """
     scale = timeout_scale if timeout_scale is not None else env_timeout_scale()
     checker = load_checker(action_id)
@@ -629,7 +919,7 @@ def run_sample(case: Case, action_id: str, source: str, *, cache_dir: Path,
         return _finish(names, results, seconds=0.0, skipped="the adapted file does not parse")
     results["no_placeholder"] = check_no_placeholder(source, original)
     base = baseline(case, cache_dir, timeout_scale=scale)
-    with Sandbox() as sandbox:
+    with Sandbox(limits=limits) as sandbox:
         setup_failure, execution = sandbox.run_case(case, source, timeout=case.timeout * scale)
         report = sandbox.read_report()
         if setup_failure is not None:
@@ -668,4 +958,5 @@ def _finish(names: list[str], results: dict[str, Check], *, seconds: float, skip
     return SampleRun(passed=first is None, checks=checks, reasons=reasons, error=first, seconds=seconds)
 
 
-__all__ = ["Baseline", "CheckContext", "Execution", "Sandbox", "SampleRun", "baseline", "run_sample"]
+__all__ = ["Baseline", "CheckContext", "Execution", "Isolation", "Limits", "Sandbox", "SampleRun", "baseline",
+           "isolation", "run_sample"]

@@ -11,6 +11,11 @@ optuna and nncf only when the script imports them. It records:
   Conv/Linear weights of the trained models, with torch prune masks and NNCF pruning masks.
 - the modules imported (`sys.modules`) and the executables started with `subprocess`.
 
+Separately, when `$MLOPS_BENCH_NETWORK_GUARD` is set (the runner sets it when it cannot give the
+sample a network namespace), every socket connection or datagram to an address other than loopback
+or a Unix socket raises PermissionError: a Python-level guard only (a C extension or a child program
+other than Python is not stopped by it), so it is the fallback, not the isolation.
+
 The report is written at exit (atexit) as JSON to `$MLOPS_BENCH_REPORT`. Only the process that
 imported this hook first writes it: the variable is removed from `os.environ` so that child
 processes (dataloader workers, `subprocess` calls) do not overwrite it. Nothing here may break a
@@ -429,3 +434,62 @@ if _REPORT_PATH:
         _install()
     except Exception as _exc:
         _fail("installing the hook", _exc)
+
+
+# --------------------------------------------------------------------------- network guard
+
+_GUARD_MESSAGE = "network access is disabled in the benchmark sandbox"
+
+
+def _is_loopback(family, address) -> bool:
+    import ipaddress
+    import socket
+
+    if family == getattr(socket, "AF_UNIX", None):
+        return True
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return False  # raw, packet, netlink...: refused
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: would need DNS, which is outside too
+
+
+def _install_network_guard() -> None:
+    import socket
+
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+    original_sendto = socket.socket.sendto
+
+    def refuse(sock, address) -> None:
+        if not _is_loopback(sock.family, address):
+            raise PermissionError(13, f"{_GUARD_MESSAGE}: {address!r}")
+
+    def connect(self, address):
+        refuse(self, address)
+        return original_connect(self, address)
+
+    def connect_ex(self, address):
+        refuse(self, address)
+        return original_connect_ex(self, address)
+
+    def sendto(self, data, *args):
+        refuse(self, args[-1])
+        return original_sendto(self, data, *args)
+
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+    socket.socket.sendto = sendto
+
+
+if os.environ.get("MLOPS_BENCH_NETWORK_GUARD"):
+    try:
+        _install_network_guard()
+    except Exception as _exc:
+        _fail("installing the network guard", _exc)
