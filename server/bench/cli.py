@@ -53,6 +53,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         raise BenchError(f"--jobs must be at least 1, not {args.jobs}")
     if any(t < 0 for t in args.temperature):
         raise BenchError(f"--temperature must not be negative, not {min(args.temperature)}")
+    check_model(args.strategy, args.model)
     return BenchOptions(
         dataset=args.dataset if args.dataset is not None else BUNDLED,
         actions=tuple(dict.fromkeys(args.actions)) if args.actions else None,
@@ -67,6 +68,22 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         seed=args.seed,
         out=args.out,
     )
+
+
+def check_model(strategy: str, model: str | None) -> None:
+    """``llm`` needs a model; a malformed SPEC is bad usage, found before any server starts.
+    (Whether the model loads is each sample's business: its failure is the sample's error.)"""
+    if strategy == "llm" and not model:
+        raise BenchError("--strategy llm needs --model SPEC, e.g. llama-cpp:/path/model.gguf "
+                         "or openai-compatible:http://127.0.0.1:8000/v1#qwen")
+    if model is None:
+        return
+    from ..models import ModelError, parse_spec  # imports no model library
+
+    try:
+        parse_spec(model)
+    except ModelError as exc:
+        raise BenchError(f"--model: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,18 +32,35 @@ logger = logging.getLogger(__name__)
 LSP_STRATEGIES = ("codemod", "llm", "auto")
 FILE_STRATEGIES = ("gold", "identity")
 
-# One resolve may run a model with repair rounds; past this the sample counts as failed.
-RESOLVE_TIMEOUT_SECONDS = 900.0
+# The server answers a model action within lsp.model_action_seconds(options) (its own watchdog, from
+# the options' per-call timeout and repair rounds); the bench waits that long plus this margin, so the
+# server's one-line reason arrives before the bench gives up. A codemod resolve gets the fixed bound.
+CODEMOD_RESOLVE_SECONDS = 300.0
+RESOLVE_MARGIN_SECONDS = 60.0
 RESOLVE_TIMEOUT_ENV = "MLOPS_LSP_BENCH_RESOLVE_TIMEOUT"
 
 
-def resolve_timeout() -> float:
+def resolve_timeout(settings: Mapping[str, Any] | None = None) -> float:
+    """Seconds one codeAction/resolve may take before the sample fails (the env variable overrides)."""
+    default = _settings_timeout(settings or {})
     raw = os.environ.get(RESOLVE_TIMEOUT_ENV)
     try:
-        return float(raw) if raw else RESOLVE_TIMEOUT_SECONDS
+        return float(raw) if raw else default
     except ValueError:
-        logger.warning("%s=%r is not a number; using %.0f s", RESOLVE_TIMEOUT_ENV, raw, RESOLVE_TIMEOUT_SECONDS)
-        return RESOLVE_TIMEOUT_SECONDS
+        logger.warning("%s=%r is not a number; using %.0f s", RESOLVE_TIMEOUT_ENV, raw, default)
+        return default
+
+
+def _settings_timeout(settings: Mapping[str, Any]) -> float:
+    from ..lsp import model_action_seconds, uses_model
+    from ..options import Options, merge
+
+    options, _problems = merge(Options(), dict(settings), "bench settings")  # the server reports problems itself
+    if not uses_model(options):
+        return CODEMOD_RESOLVE_SECONDS
+    return model_action_seconds(options) + RESOLVE_MARGIN_SECONDS
+
+
 STARTUP_TIMEOUT_SECONDS = 120.0
 DOCUMENT_VERSION = 1
 
@@ -364,7 +381,7 @@ class LspGenerator:
         client.messages.clear()
         started = time.monotonic()
         try:
-            resolved = await self._request(client.code_action_resolve_async(action), resolve_timeout(),
+            resolved = await self._request(client.code_action_resolve_async(action), resolve_timeout(self.settings),
                                            "codeAction/resolve")
         except ServerFailure as exc:
             self._healthy = False
