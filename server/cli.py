@@ -45,6 +45,11 @@ def _build_parser() -> _Parser:
                        help=f"one of: {', '.join(registry())}")
     adapt.add_argument("--strategy", choices=["codemod", "llm", "auto"], default="codemod")
     adapt.add_argument("--model", metavar="SPEC", help="e.g. llama-cpp:/path/model.gguf or openai:gpt-4o-mini")
+    adapt.add_argument("--retrieval", choices=["none", "docprompt", "docs-search", "llm-search", "llm-docs-search"],
+                       default="docprompt", help="documentation retrieval for the model's prompt (default: docprompt)")
+    adapt.add_argument("--edit-format", choices=["auto", "region", "search-replace", "whole"], default="auto",
+                       help="what the model writes back: the region around the training code (small models), "
+                            "SEARCH/REPLACE blocks (strong models) or the whole file (default: auto)")
     adapt.add_argument("--temperature", type=float, default=0.2)
     adapt.add_argument("--seed", type=int, default=0)
     adapt.add_argument("-o", "--output", metavar="OUT", type=Path,
@@ -73,7 +78,8 @@ def _adapt(args: argparse.Namespace) -> int:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return _fail(f"{args.file} is not UTF-8 text (byte {exc.start})")
-    options = Options(strategy=args.strategy, model=args.model, temperature=args.temperature, seed=args.seed)
+    options = Options(strategy=args.strategy, model=args.model, retrieval=args.retrieval, edit_format=args.edit_format,
+                      temperature=args.temperature, seed=args.seed)
     result = adapt(source, args.action, options)
     print(f"mlops-lsp: {args.file}: {result.message}", file=sys.stderr)
     if not result.ok:

@@ -7,10 +7,11 @@ input: every problem becomes a Result with a one-line message.
 from __future__ import annotations
 
 import logging
+import threading
 
 import libcst
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 from . import validate
 from .actions import get
@@ -44,15 +45,26 @@ def _engines(strategy: str) -> list[str]:
     return {"codemod": ["codemod"], "llm": ["llm"], "auto": ["codemod", "llm"]}[strategy]
 
 
-def _run_engine(name: str, tree: libcst.Module, action, facts, options: Options) -> Outcome:
+# Progress reports of a slow engine, one short line each ("retrieving documentation", "generated 120 tokens").
+Progress = Callable[[str], None]
+
+
+def _run_engine(name: str, tree: libcst.Module, action, facts, options: Options, *,
+                cancel: threading.Event | None = None, progress: Progress | None = None) -> Outcome:
     if name == "codemod":
         return codemod_engine.run(tree, action, facts)
     if options.model is None:
         return Outcome("skip", reason="no model configured (set the `model` option to use the model engine)")
-    return Outcome("skip", reason="the model engine is not available in this version")
+    # Imported here: the model engine's modules are only needed once a model action runs.
+    from .engines import llm as llm_engine
+
+    return llm_engine.run(tree, action, facts, options, cancel=cancel, progress=progress)
 
 
-def adapt(source: str, action_id: str, options: Options = Options()) -> Result:
+def adapt(source: str, action_id: str, options: Options = Options(), *,
+          cancel: threading.Event | None = None, progress: Progress | None = None) -> Result:
+    """Adapt ``source`` with ``action_id``. ``cancel`` stops a model engine early (the result is then
+    "declined" with the reason); ``progress`` receives one-line reports from slow engines."""
     try:
         action = get(action_id)
     except KeyError as exc:
@@ -71,7 +83,7 @@ def adapt(source: str, action_id: str, options: Options = Options()) -> Result:
     reasons: list[str] = []
     tokens = {"prompt": 0, "completion": 0}
     for engine in _engines(options.strategy):
-        outcome = _run_engine(engine, tree, action, facts, options)
+        outcome = _run_engine(engine, tree, action, facts, options, cancel=cancel, progress=progress)
         for key in tokens:
             tokens[key] += outcome.tokens.get(key, 0)
         if outcome.status != "success" or outcome.code is None:

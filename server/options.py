@@ -15,6 +15,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 Strategy = Literal["codemod", "llm", "auto"]
 Retrieval = Literal["none", "docprompt", "docs-search", "llm-search", "llm-docs-search"]
+# How the model returns its change: "auto" = region for small local models, SEARCH/REPLACE for strong ones.
+EditFormat = Literal["auto", "region", "search-replace", "whole"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,8 @@ class Options:
     temperature: float = 0.2
     seed: int = 0
     repair_rounds: int = 2
-    timeout: float = 120.0  # seconds for one model action
+    timeout: float = 300.0  # seconds for one model call (a local model on 2 cores needs minutes on long regions)
+    edit_format: EditFormat = "auto"
     max_file_bytes: int = 2_000_000  # larger documents are declined, not parsed
 
     def replace(self, **changes: Any) -> Options:
@@ -33,7 +36,7 @@ class Options:
 
 
 # camelCase aliases, as editors send them
-_ALIASES = {"repairRounds": "repair_rounds", "maxFileBytes": "max_file_bytes"}
+_ALIASES = {"repairRounds": "repair_rounds", "maxFileBytes": "max_file_bytes", "editFormat": "edit_format"}
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:

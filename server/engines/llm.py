@@ -1,0 +1,277 @@
+"""The model engine: retrieve documentation, ask the model, check the answer, repair, repeat.
+
+One call of :func:`run` is one adaptation: the prompt (see :mod:`mlops_lsp.prompts`) asks for the
+REGION around the training code (small local models), SEARCH/REPLACE blocks (strong models) or the
+whole file; the answer is put in place (:mod:`mlops_lsp.regions` splices regions with libcst), then
+checked with the same validation as the codemods plus the attribute check of the target library
+(:mod:`mlops_lsp.attrcheck`). Problems go back to the model for ``options.repair_rounds`` rounds;
+what still fails is a failure with the first problem as its reason. Engines never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import libcst as cst
+
+from .. import attrcheck, prompts, regions, validate
+from ..actions import Action
+from ..detect import DocumentFacts, imported_modules
+from ..edit_formats import AnswerError, apply_search_replace, extract_code, parse_search_replace
+from ..jsonworker import JsonWorker, WorkerError
+from ..options import Options
+from . import Outcome
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+DOCS_BUDGET_TOKENS = 1200  # documentation share of an ~8k context
+SMALL_CONTEXT = 8192
+RETRIEVAL_TIMEOUT = 900.0  # the first use builds the index (minutes)
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _load_backend(spec: str) -> Any:
+    try:
+        from ..models import load_backend
+    except ImportError:
+        # The backends package is written separately; replays work without it.
+        if spec.startswith("replay:"):
+            from ..models.replay import ReplayBackend
+            return ReplayBackend(spec.removeprefix("replay:"))
+        raise
+    return load_backend(spec)
+
+
+def _model_error() -> type[Exception]:
+    try:
+        from ..models import ModelError
+    except ImportError:
+        from ..models.replay import ModelError  # type: ignore[assignment]
+    return ModelError
+
+
+def choose_format(requested: str, backend: Any) -> prompts.EditFormat:
+    if requested != "auto":
+        return requested  # type: ignore[return-value]
+    return "region" if getattr(backend, "small", True) else "search-replace"
+
+
+@dataclass
+class _Session:
+    """One adaptation: the backend, the token counts and the progress/cancel plumbing."""
+
+    backend: Any
+    options: Options
+    cancel: threading.Event | None
+    progress: Progress
+    started: float = field(default_factory=time.monotonic)
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+    def remaining(self) -> float:
+        return max(1.0, self.options.timeout - (time.monotonic() - self.started))
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int, what: str) -> Any:
+        self.check_cancel()
+        generated = 0
+        last_report = 0.0
+
+        def on_token(_piece: str) -> None:
+            nonlocal generated, last_report
+            generated += 1
+            now = time.monotonic()
+            if now - last_report >= 0.5:
+                last_report = now
+                self.progress(f"{what}: {generated} tokens")
+
+        self.progress(f"{what}: waiting for the model")
+        completion = self.backend.chat(messages, temperature=self.options.temperature, seed=self.options.seed,
+                                       max_tokens=max_tokens, stop=None, on_token=on_token, cancel=self.cancel,
+                                       timeout=self.remaining())
+        self.tokens["prompt"] += completion.prompt_tokens
+        self.tokens["completion"] += completion.completion_tokens
+        if completion.finish_reason == "cancelled":
+            raise Cancelled()
+        return completion
+
+    def complete(self, prompt: str) -> str:
+        """The ``complete`` hook of the llm-* retrieval strategies."""
+        messages = [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": prompt}]
+        return self.chat(messages, 512, "retrieval: asking the model").text
+
+
+_retrieval_worker: JsonWorker | None = None
+_retrieval_lock = threading.Lock()
+
+
+def _retrieval() -> JsonWorker:
+    global _retrieval_worker
+    with _retrieval_lock:
+        if _retrieval_worker is None:
+            _retrieval_worker = JsonWorker("mlops_lsp.retrieval_worker")
+        return _retrieval_worker
+
+
+def retrieve_docs(session: _Session, action: Action, source: str, framework: str | None) -> str:
+    """Documentation for the prompt, or "" (logged) when the index cannot serve it."""
+    strategy = session.options.retrieval
+    if strategy == "none":
+        return ""
+    session.progress("retrieving documentation")
+    worker = _retrieval()
+    request = {"retrieve": {"strategy": strategy, "action": action.id, "code": source, "k": 5,
+                            "budget_tokens": DOCS_BUDGET_TOKENS, "framework": framework}}
+    try:
+        with worker.conversation():
+            worker.send(request)
+            while True:
+                answer = worker.receive(RETRIEVAL_TIMEOUT, session.cancel)
+                if "progress" in answer:
+                    session.progress(str(answer["progress"]))
+                elif "complete" in answer:
+                    worker.send({"completion": session.complete(str(answer["complete"]))})
+                elif "result" in answer:
+                    return str(answer["result"]["text"])
+                else:
+                    log.warning("documentation retrieval failed (%s); prompting without documentation",
+                                answer.get("error", answer))
+                    return ""
+    except WorkerError as exc:
+        session.check_cancel()
+        log.warning("documentation retrieval unavailable (%s); prompting without documentation", exc)
+        return ""
+    except Cancelled:
+        worker.close()  # it is waiting for a completion that will not come
+        raise
+
+
+def _max_tokens(session: _Session, messages: list[dict[str, str]], expected_code: str) -> int:
+    count = session.backend.count_tokens
+    expected = count(expected_code)
+    prompt = sum(count(m["content"]) for m in messages) + 16 * len(messages)
+    wanted = int(expected * 1.6) + 400
+    if getattr(session.backend, "small", True):
+        return max(256, min(wanted, SMALL_CONTEXT - prompt - 32))
+    return max(256, min(wanted, 16384))
+
+
+def _uses_library(action: Action, code: str) -> bool:
+    if action.id == "pruning.torch":
+        return "prune" in code
+    return action.library in imported_modules(code)
+
+
+def check(source: str, code: str, action: Action, facts: DocumentFacts,
+          cancel: threading.Event | None = None) -> list[str]:
+    """Everything wrong with ``code`` as the adaptation of ``source``, one line each."""
+    if code == source:
+        return ["the code is unchanged: the task was not done"]
+    found = validate.problems(source, code)
+    if found and found[0].startswith("the adapted code does not parse"):
+        return found
+    if not _uses_library(action, code):
+        found.append(f"the code does not use {action.library}: the task was not done")
+    found += attrcheck.problems(code, {action.library}, set(facts.modules), cancel=cancel)
+    return found
+
+
+def _apply(answer: Any, edit_format: prompts.EditFormat, module: cst.Module,
+           region: regions.Region | None) -> str:
+    if edit_format == "search-replace":
+        code = apply_search_replace(module.code, parse_search_replace(answer.text, answer.finish_reason))
+        return _with_missing_imports(module.code, code)
+    code = extract_code(answer.text, answer.finish_reason)
+    if edit_format == "region" and region is not None:
+        try:
+            code = regions.splice(module, region, code)
+        except regions.SpliceError as exc:
+            raise AnswerError(str(exc)) from None
+    return _with_missing_imports(module.code, code)
+
+
+def _with_missing_imports(source: str, code: str) -> str:
+    """A forgotten ``import os``/``import mlflow`` is added here instead of costing a repair round."""
+    if validate.syntax_error(code):
+        return code
+    missing = set(validate.undefined_names(code) - validate.undefined_names(source))
+    return regions.add_missing_imports(code, missing) if missing else code
+
+
+def _adapt(session: _Session, module: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
+    source = module.code
+    edit_format = choose_format(session.options.edit_format, session.backend)
+    region = regions.select(module, action.id) if edit_format == "region" else None
+    if edit_format == "region" and region is None:
+        edit_format = "whole"
+    docs = retrieve_docs(session, action, source, facts.framework)
+    # options.timeout is for the model: a first-use index build must not eat it.
+    session.started = time.monotonic()
+    region_lines = region.describe() if region else None
+    first = prompts.build(action, source, edit_format=edit_format, region_code=region.code if region else None,
+                          region_lines=region_lines, docs=docs)
+    expected = region.code if region else source
+    messages = first
+    found: list[str] = []
+    for attempt in range(session.options.repair_rounds + 1):
+        what = "generating" if attempt == 0 else f"repair round {attempt}"
+        answer = session.chat(messages, _max_tokens(session, messages, expected), what)
+        session.check_cancel()
+        session.progress(f"{what}: validating")
+        try:
+            code = _apply(answer, edit_format, module, region)
+            found = check(source, code, action, facts, session.cancel)
+        except AnswerError as exc:
+            found = [str(exc)]
+        if not found:
+            return Outcome("success", code=code, tokens=session.tokens)
+        log.info("%s for %s: %s", what, action.id, "; ".join(found))
+        messages = prompts.repair(first, answer.text, found, edit_format, region_lines)
+    rounds = session.options.repair_rounds
+    return Outcome("failure", reason=f"{found[0]} (after {rounds} repair round{'s' if rounds != 1 else ''})",
+                   tokens=session.tokens)
+
+
+def run(tree: cst.Module, action: Action, facts: DocumentFacts, options: Options, *,
+        cancel: threading.Event | None = None, progress: Progress | None = None) -> Outcome:
+    """Adapt the parsed module with the model named by ``options.model``. Never raises."""
+    if not options.model:
+        return Outcome("skip", reason="no model configured (set the `model` option to use the model engine)")
+    model_error = _model_error()
+    try:
+        backend = _load_backend(options.model)
+    except model_error as exc:
+        return Outcome("failure", reason=f"model error: {_one_line(exc)}")
+    return run_with_backend(backend, tree, action, facts, options, cancel=cancel, progress=progress)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] if text else type(exc).__name__
+
+
+def run_with_backend(backend: Any, tree: cst.Module, action: Action, facts: DocumentFacts, options: Options, *,
+                     cancel: threading.Event | None = None, progress: Progress | None = None) -> Outcome:
+    """:func:`run` with a backend object (the recorder wraps the real one). Never raises."""
+    session = _Session(backend, options, cancel, progress or (lambda _message: None))
+    try:
+        return _adapt(session, tree, action, facts)
+    except Cancelled:
+        return Outcome("failure", reason="cancelled", tokens=session.tokens)
+    except _model_error() as exc:
+        return Outcome("failure", reason=f"model error: {_one_line(exc)}", tokens=session.tokens)
+    except Exception as exc:  # an engine bug must not take the editor down: report it
+        log.error("model engine failed:\n%s", traceback.format_exc())
+        return Outcome("failure", reason=f"model engine failed: {type(exc).__name__}: {_one_line(exc)}",
+                       tokens=session.tokens)

@@ -1,0 +1,100 @@
+"""Prompts for the model engine, in the study's manner: a system role, the task, the constraints,
+the retrieved documentation (DocPrompting; absent for zero-shot), the code, and the answer format.
+
+Kept short: the reference local model is 1.5B parameters with an 8k context.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from functools import cache
+from typing import Literal
+
+from .actions import Action
+
+EditFormat = Literal["region", "search-replace", "whole"]
+
+SYSTEM = ("You are an expert Python MLOps engineer. You adapt machine-learning training scripts to MLOps "
+          "libraries, writing complete, runnable code for the library versions that are installed.")
+
+# Current API of the installed versions, one line per target library: what small models get wrong.
+_API_NOTES = {
+    "mlflow": "MLflow {v}: `import mlflow`; `mlflow.set_tracking_uri(os.environ.get(\"MLFLOW_TRACKING_URI\", \"sqlite:///mlflow.db\"))`; "
+              "`with mlflow.start_run():`; `mlflow.log_params(dict)`, `mlflow.log_metric(key, value, step=...)`; "
+              "models: `mlflow.sklearn.log_model(model, name=...)` / `mlflow.pytorch.log_model(model, name=...)` (not `artifact_path`).",
+    "wandb": "wandb {v}, offline: `run = wandb.init(project=..., config={{...}}, mode=os.environ.get(\"WANDB_MODE\", \"offline\"))`; "
+             "`run.log({{...}}, step=...)` with plain numbers; `run.finish()` at the end; never `wandb.login()`.",
+    "optuna": "Optuna {v}: `def objective(trial):` with `trial.suggest_float/suggest_int/suggest_categorical`, returns the metric; "
+              "`optuna.create_study(direction=..., storage=os.environ.get(\"OPTUNA_STORAGE\"))` (keywords only); "
+              "`study.optimize(objective, n_trials=5)`; then train once more with `study.best_params`.",
+    "nncf": "NNCF {v}: `create_compressed_model`/`NNCFConfig` no longer exist; use "
+            "`model = nncf.prune(model, mode=nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_LOCAL, ratio=0.5, examples_inputs=example_batch)` "
+            "before creating the optimizer.",
+    "torch": "torch {v}: `import torch.nn.utils.prune as prune`; during training call "
+             "`prune.global_unstructured([(m, \"weight\") for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))], "
+             "pruning_method=prune.L1Unstructured, amount=0.2)` at some epochs so the sparsity reaches at least 0.3.",
+    "dvc": "DVC {v}: `from dvc.repo import Repo as DvcRepo`; `dvc_repo = DvcRepo.init(root_dir=path)`; remote via "
+           "`with dvc_repo.config.edit() as conf:`; `dvc_repo.add(file)`; commit the `.dvc` file with git; `dvc_repo.push()`; no git-lfs.",
+}
+_DISTRIBUTIONS = {"torch": "torch", "dvc": "dvc", "nncf": "nncf", "mlflow": "mlflow", "wandb": "wandb", "optuna": "optuna"}
+
+
+@cache
+def _version(library: str) -> str:
+    try:
+        return importlib.metadata.version(_DISTRIBUTIONS.get(library, library))
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def constraints(action: Action) -> str:
+    note = _API_NOTES.get(action.library, "").format(v=_version(action.library))
+    lines = [
+        "- Keep the script's behaviour: same training, same printed output, same files written.",
+        f"- Use the current API of the installed version. {note}".rstrip(),
+        "- Write real code only: no placeholders, no `...`, no comments like 'rest of the code'.",
+        "- Do not add command-line arguments or configuration files.",
+    ]
+    return "\n".join(lines)
+
+
+def _answer_format(edit_format: EditFormat, region_lines: str | None) -> str:
+    if edit_format == "region":
+        return (f"Answer with the rewritten part ({region_lines}) only, complete and changed to do the task, in one "
+                "```python block. Put the imports you need at the top of that block.")
+    if edit_format == "search-replace":
+        return ("Return the changes as SEARCH/REPLACE blocks, each:\n"
+                "<<<<<<< SEARCH\n(exact lines of the current file)\n=======\n(new lines)\n>>>>>>> REPLACE\n"
+                "SEARCH text must match the file exactly and be unique; include the import lines you add as a block too.")
+    return "Return the complete adapted file in one ```python block."
+
+
+def build(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None = None,
+          region_lines: str | None = None, docs: str = "") -> list[dict[str, str]]:
+    """The chat messages for one adaptation request. In the region format the model sees the whole
+    script and is asked to rewrite only the region."""
+    parts = [f"Task: {action.task}", f"Constraints:\n{constraints(action)}"]
+    if docs.strip():
+        parts.append(f"Documentation of the installed {action.library}:\n{docs.strip()}")
+    if edit_format == "region" and region_code is not None:
+        # Small models answer with the LAST code block they were shown: the whole script comes first,
+        # for context, and the region to rewrite comes last, right before the instruction.
+        parts.append(f"The whole script, for context (do not return it):\n```python\n{source.rstrip()}\n```")
+        parts.append(f"Rewrite this part of the script ({region_lines}), which holds the training code, "
+                     f"to do the task:\n```python\n{region_code.rstrip()}\n```")
+    else:
+        parts.append(f"The script:\n```python\n{source.rstrip()}\n```")
+    parts.append(_answer_format(edit_format, region_lines))
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def repair(messages: list[dict[str, str]], answer: str, problems: list[str], edit_format: EditFormat,
+           region_lines: str | None) -> list[dict[str, str]]:
+    """The conversation for a repair round: the first request, the last answer, and what was wrong.
+    Only the last attempt is kept: the context is small."""
+    listed = "\n".join(f"- {p}" for p in problems[:6])
+    again = {"region": f"Return the corrected region ({region_lines}) again, complete, in one ```python block.",
+             "search-replace": "Return corrected SEARCH/REPLACE blocks for the ORIGINAL file.",
+             "whole": "Return the corrected complete file in one ```python block."}[edit_format]
+    return [*messages[:2], {"role": "assistant", "content": answer},
+            {"role": "user", "content": f"Your answer has these problems:\n{listed}\n\n{again}"}]

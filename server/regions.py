@@ -1,0 +1,214 @@
+"""The region of a script a small model rewrites, and splicing its answer back with libcst.
+
+A region is a contiguous span of top-level statements: the top-level function/class that holds the
+training code (plus, for HPO, the functions that call it), or for flat scripts the module-level
+statements from the first training statement (with the simple assignments just before it, where
+hyperparameters live) to the end of the file. Everything outside the span is kept byte-identical
+by construction; imports the model writes in its region move to the module's import block.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+
+# Text of a statement that trains (or, for translations, versions data with git).
+_TRAINING = re.compile(
+    r"\.fit\s*\(|\.fit_transform\s*\(|\.backward\s*\(|\.step\s*\(|\.train_on_batch\s*\(|\btrainer\.|Trainer\s*\("
+    r"|\.partial_fit\s*\(|\bgit\.|\bRepo\b|\.index\.(?:add|commit)\s*\(|\blfs\b"
+)
+_MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*['\"]__main__['\"]")
+
+
+@dataclass(frozen=True)
+class Region:
+    start: int  # index of the first top-level statement of the span
+    end: int  # index one past the last
+    code: str  # the span's source text, as in the file
+    first_line: int  # 1-based line numbers of the span in the file
+    last_line: int
+    before: str = ""  # the file's text before and after the span
+    after: str = ""
+
+    def describe(self) -> str:
+        return f"lines {self.first_line}-{self.last_line}"
+
+
+def _statement_code(module: cst.Module, statement: cst.CSTNode) -> str:
+    return module.code_for_node(statement)
+
+
+def _is_import(statement: cst.CSTNode) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
+
+
+def _is_simple_assignment(statement: cst.CSTNode) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Expr)) for s in statement.body)
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Expr) and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _defined_name(statement: cst.CSTNode) -> str | None:
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return statement.name.value
+    return None
+
+
+def _code_only(code: str) -> str:
+    """``code`` without its strings and comments (a docstring that says "fit" does not train)."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline)
+                  if t.type not in (tokenize.STRING, tokenize.COMMENT)]
+        return tokenize.untokenize(tokens)
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return code
+
+
+def _calls(code: str, names: set[str]) -> bool:
+    return bool(names) and re.search(r"\b(?:%s)\s*\(" % "|".join(map(re.escape, sorted(names))), code) is not None
+
+
+def select(module: cst.Module, action_id: str = "") -> Region | None:
+    """The span to rewrite, or None when no statement trains (the caller then sends the whole file).
+
+    The training statements are found by their calls (``fit``, ``backward``, ``step``...); the
+    functions that call a training function are added, transitively (``main`` calls ``train_epoch``);
+    the region is the span of the *drivers*: members no other member calls. A run, a study or a
+    pruning schedule belongs around the epoch loop of the driver, not inside a helper."""
+    body = list(module.body)
+    raw = [_statement_code(module, s) for s in body]
+    codes = [_code_only(code) for code in raw]
+    members = {i for i, code in enumerate(codes) if not _is_import(body[i]) and _TRAINING.search(code)}
+    if not members:
+        return None
+    while True:
+        names = {n for n in (_defined_name(body[i]) for i in members) if n}
+        callers = {i for i, code in enumerate(codes)
+                   if i not in members and not _MAIN_GUARD.match(raw[i].lstrip()) and not _is_import(body[i])
+                   and _calls(code, names - {_defined_name(body[i])})}
+        if not callers:
+            break
+        members |= callers
+    def called_by_other(i: int) -> bool:
+        name = _defined_name(body[i])
+        return name is not None and any(j != i and _calls(codes[j], {name}) for j in members)
+    drivers = sorted(i for i in members if not called_by_other(i)) or sorted(members)
+    first, last = drivers[0], drivers[-1]
+    if _defined_name(body[first]) is None:
+        # A flat script: take the hyperparameter assignments just before the first training
+        # statement, and everything to the end (the outputs the script writes come after training).
+        while first > 1 and _is_simple_assignment(body[first - 1]) or first == 1 and _is_simple_assignment(body[0]) and not _is_docstring(body[0]):
+            first -= 1
+        last = len(body) - 1
+    return _region(module, body, first, last + 1)
+
+
+def _region(module: cst.Module, body: list[cst.CSTNode], start: int, end: int) -> Region:
+    prefix = module.code_for_node(module.with_changes(body=body[:start], footer=[])) if start else module.code_for_node(module.with_changes(body=[], footer=[]))
+    span = "".join(_statement_code(module, s) for s in body[start:end])
+    first_line = prefix.count("\n") + 1
+    # Leading blank/comment lines belong to the statement in libcst; count from its first code line.
+    leading = len(span) - len(span.lstrip("\n"))
+    first_line += span[:leading].count("\n")
+    source = module.code
+    assert source.startswith(prefix + span), "libcst renders a module as the concatenation of its statements"
+    after = source[len(prefix) + len(span):]
+    return Region(start, end, span.strip("\n") + "\n", first_line, first_line + span.strip("\n").count("\n"),
+                  before=prefix + span[:leading], after=after)
+
+
+class SpliceError(ValueError):
+    """The model's answer cannot be put in place of the region (one-line message for the model)."""
+
+
+def _import_requests(statement: cst.SimpleStatementLine) -> list[tuple[str, str | None, str | None]]:
+    """(module, obj, asname) triples for AddImportsVisitor."""
+    requests: list[tuple[str, str | None, str | None]] = []
+    for small in statement.body:
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                name = cst.helpers.get_full_name_for_node(alias.name) or ""
+                asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                requests.append((name, None, asname))
+        elif isinstance(small, cst.ImportFrom):
+            if small.relative or isinstance(small.names, cst.ImportStar) or small.module is None:
+                raise SpliceError("use absolute imports without `*`")
+            module = cst.helpers.get_full_name_for_node(small.module) or ""
+            for alias in small.names:
+                obj = cst.helpers.get_full_name_for_node(alias.name) or ""
+                asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                requests.append((module, obj, asname))
+    return requests
+
+
+def _same_statements(a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    return cst.Module(body=[a]).code.strip() == cst.Module(body=[b]).code.strip()  # type: ignore[list-item]
+
+
+def splice(module: cst.Module, region: Region, answer: str) -> str:
+    """The file with ``region`` replaced by ``answer``; top-level imports of the answer are added to
+    the module's imports (deduplicated). A whole file returned instead of the region is accepted
+    when it keeps most of the code outside the region."""
+    try:
+        returned = cst.parse_module(answer)
+    except cst.ParserSyntaxError as exc:
+        raise SpliceError(f"your code does not parse: line {exc.raw_line}: {exc.message.splitlines()[0][:120]}") from None
+    body = list(module.body)
+    outside = body[: region.start] + body[region.end:]
+    non_import_outside = [s for s in outside if not _is_import(s)]
+    kept_outside = sum(any(_same_statements(s, r) for r in returned.body) for s in non_import_outside)
+    if non_import_outside and kept_outside > len(non_import_outside) / 2:
+        # The model returned the whole file: use it as is (validation judges deletions).
+        return returned.code
+    imports = [s for s in returned.body if _is_import(s)]
+    statements = [s for s in returned.body if not _is_import(s)]
+    # Statements the model copied from outside the region (an unchanged helper, a repeated
+    # constant) must not be duplicated.
+    statements = [s for s in statements if not any(_same_statements(s, o) for o in outside)]
+    if not statements:
+        first = region.code.strip().splitlines()[0]
+        raise SpliceError(f"your answer repeats code from outside the region; return the REGION ({region.describe()}), "
+                          f"which starts with `{first[:80]}`, rewritten to do the task")
+    first_original = body[region.start]
+    # Keep the blank lines/comments that separated the region from what precedes it.
+    if hasattr(first_original, "leading_lines") and hasattr(statements[0], "leading_lines"):
+        statements[0] = statements[0].with_changes(leading_lines=first_original.leading_lines)
+    new_module = module.with_changes(body=body[: region.start] + statements + body[region.end:])
+    requests = [r for s in imports for r in _import_requests(s)]  # type: ignore[arg-type]
+    if not requests:
+        return new_module.code
+    context = CodemodContext()
+    for module_name, obj, asname in requests:
+        AddImportsVisitor.add_needed_import(context, module_name, obj, asname)
+    return AddImportsVisitor(context).transform_module(new_module).code
+
+
+# Names a model often uses without importing them, and the import that defines each.
+AUTO_IMPORTS: dict[str, tuple[str, str | None, str | None]] = {
+    "os": ("os", None, None), "sys": ("sys", None, None), "json": ("json", None, None), "time": ("time", None, None),
+    "math": ("math", None, None), "mlflow": ("mlflow", None, None), "wandb": ("wandb", None, None),
+    "optuna": ("optuna", None, None), "nncf": ("nncf", None, None), "np": ("numpy", None, "np"),
+    "prune": ("torch.nn.utils", "prune", None), "DvcRepo": ("dvc.repo", "Repo", "DvcRepo"),
+}
+
+
+def add_missing_imports(code: str, names: set[str]) -> str:
+    """``code`` with the imports of those ``names`` that :data:`AUTO_IMPORTS` knows added at the top."""
+    known = [AUTO_IMPORTS[n] for n in sorted(names) if n in AUTO_IMPORTS]
+    if not known:
+        return code
+    context = CodemodContext()
+    for module_name, obj, asname in known:
+        AddImportsVisitor.add_needed_import(context, module_name, obj, asname)
+    return AddImportsVisitor(context).transform_module(cst.parse_module(code)).code

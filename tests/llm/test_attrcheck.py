@@ -1,0 +1,33 @@
+"""The attribute check, in its real subprocess (the libraries are imported there, not here)."""
+
+from __future__ import annotations
+
+import sys
+
+from mlops_lsp import attrcheck
+
+
+def test_paths_resolve_import_aliases() -> None:
+    code = ("import mlflow\nimport mlflow.sklearn as ms\nfrom mlflow.tracking import MlflowClient\n"
+            "import numpy as np\nms.log_model(m, name='m')\nMlflowClient().search_runs\nnp.zeros(3)\n")
+    assert attrcheck.library_paths(code, {"mlflow"}) == [
+        "mlflow", "mlflow.sklearn", "mlflow.tracking.MlflowClient", "mlflow.sklearn.log_model"]
+
+
+def test_missing_attribute_gets_the_submodule_that_has_it() -> None:
+    code = "import mlflow\nmlflow.log_model(model, name='m')\n"
+    assert attrcheck.problems(code, {"mlflow"}, {"sklearn"}) == [
+        "mlflow has no attribute log_model; did you mean mlflow.sklearn.log_model?"]
+
+
+def test_existing_paths_pass_and_typos_get_close_names() -> None:
+    code = ("import mlflow\nimport mlflow.sklearn\nmlflow.sklearn.log_model(m, name='m')\n"
+            "with mlflow.start_run():\n    mlflow.log_metrc('a', 1)\n")
+    found = attrcheck.problems(code, {"mlflow"}, {"sklearn"})
+    assert len(found) == 1
+    assert found[0].startswith("mlflow has no attribute log_metrc; did you mean mlflow.log_metric")
+
+
+def test_the_server_process_does_not_import_the_library() -> None:
+    attrcheck.problems("import optuna\noptuna.create_study(direction='minimize')\n", {"optuna"})
+    assert "optuna" not in sys.modules

@@ -1,0 +1,128 @@
+"""The model engine end to end through ``core.adapt``, answered by recorded responses of the real
+local model (``benchmarks/record_model_responses.py``). Two recordings start with an injected bad
+first answer (marked in the file) so that the repair round is exercised; in ``badattr`` the repair
+answer is marked hand-written (the real model's first answer; the real repair call timed out on an
+overloaded machine)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from mlops_lsp import core
+from mlops_lsp.options import Options
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDED = ROOT / "tests" / "data" / "recorded"
+
+
+def _recording(name: str) -> tuple[Path, dict]:
+    path = RECORDED / f"{name}.json"
+    return path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(data: dict) -> str:
+    case = data["scenario"]["case"]
+    path = ROOT / case if case.endswith(".py") else ROOT / "dataset" / case / "train.py"
+    return path.read_text(encoding="utf-8")
+
+
+def _options(path: Path, data: dict, **changes) -> Options:
+    recorded = data["options"]
+    return Options(strategy="llm", model=f"replay:{path}", retrieval=recorded["retrieval"],
+                   temperature=recorded["temperature"], seed=recorded["seed"],
+                   repair_rounds=recorded["repair_rounds"], edit_format=recorded["edit_format"]).replace(**changes)
+
+
+def _recorded_tokens(data: dict) -> dict[str, int]:
+    return {"prompt": sum(e["completion"]["prompt_tokens"] for e in data["exchanges"]),
+            "completion": sum(e["completion"]["completion_tokens"] for e in data["exchanges"])}
+
+
+def test_region_answer_is_spliced_validated_and_counted() -> None:
+    path, data = _recording("sklearn-tree-mlflow-region")
+    source = _source(data)
+    messages: list[str] = []
+    result = core.adapt(source, "tracking.mlflow", _options(path, data), progress=messages.append)
+    assert result.status == "ok", result.message
+    assert result.engine == "llm"
+    assert "mlflow.start_run(" in result.source and "import mlflow" in result.source
+    # The code before the region is untouched except for added imports.
+    before = source.split("rng = np.random.RandomState(1)")[0]
+    assert all(line in result.source for line in before.splitlines() if line)
+    assert result.tokens == _recorded_tokens(data)
+    assert any(m.startswith("generating") for m in messages) and any("validating" in m for m in messages)
+
+
+def test_invalid_first_answer_is_repaired_in_a_second_round() -> None:
+    path, data = _recording("sklearn-tree-mlflow-badattr")
+    assert data["exchanges"][0]["injected"] == "bad-attr", "the first answer of this recording is the injected bad one"
+    repair_request = data["exchanges"][1]["messages"][-1]["content"]
+    assert "mlflow has no attribute begin_run; did you mean mlflow." in repair_request
+    result = core.adapt(_source(data), "tracking.mlflow", _options(path, data))
+    assert result.status == "ok", result.message
+    assert "mlflow.begin_run" not in result.source and "mlflow.start_run(" in result.source
+    assert result.tokens == _recorded_tokens(data)
+
+
+def test_a_repair_answer_that_drops_the_task_is_a_clean_failure() -> None:
+    # Recorded: the injected prose-only first answer, then the real model's repair, which returns
+    # the region without any MLflow code.
+    path, data = _recording("sklearn-tree-mlflow-nofence")
+    assert "no ```python code block" in data["exchanges"][1]["messages"][-1]["content"]
+    result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, repair_rounds=1))
+    assert result.status == "declined"
+    assert "the code does not use mlflow" in result.message and "after 1 repair round" in result.message
+    assert result.tokens == _recorded_tokens(data)
+
+
+def test_without_repair_rounds_the_bad_answer_is_a_clean_failure() -> None:
+    path, data = _recording("sklearn-tree-mlflow-nofence")
+    result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, repair_rounds=0))
+    assert result.status == "declined"
+    assert "no ```python code block" in result.message and "\n" not in result.message
+    assert result.source is None
+
+
+def test_a_request_without_recording_fails_with_one_line() -> None:
+    path, data = _recording("sklearn-tree-mlflow-region")
+    source = _source(data).replace("max_depth = 5", "max_depth = 6")
+    result = core.adapt(source, "tracking.mlflow", _options(path, data))
+    assert result.status == "declined"
+    assert "no recorded response" in result.message and "\n" not in result.message
+
+
+def test_auto_falls_back_to_the_model_where_the_codemod_declines() -> None:
+    # Recorded: the codemod declines (the script already uses MLflow); the real model then echoes the
+    # code before its region instead of the region, so the fallback ends in a clean, explained decline.
+    # (Only the first answer is replayed: the repair message was reworded after this recording.)
+    path, data = _recording("short-partial-mlflow-region")
+    result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto", repair_rounds=0))
+    assert result.status == "declined"
+    assert result.diagnostics[0].startswith("codemod: the script already uses MLflow")
+    assert result.diagnostics[1].startswith("llm: your answer repeats code from outside the region")
+    first = data["exchanges"][0]["completion"]
+    assert result.tokens == {"prompt": first["prompt_tokens"], "completion": first["completion_tokens"]}
+
+
+def test_auto_does_not_call_the_model_when_the_codemod_succeeds() -> None:
+    path, data = _recording("sklearn-tree-mlflow-region")
+    # Any model call would fail: this recording holds no answer for the short script.
+    source = (ROOT / "tests" / "data" / "llm" / "short_sklearn.py").read_text(encoding="utf-8")
+    result = core.adapt(source, "tracking.mlflow", _options(path, data, strategy="auto"))
+    assert result.status == "ok" and result.engine == "codemod"
+    assert result.tokens == {"prompt": 0, "completion": 0}
+
+
+def test_bad_model_spec_and_cancellation_are_one_line_declines() -> None:
+    path, data = _recording("sklearn-tree-mlflow-region")
+    source = _source(data)
+    bad = core.adapt(source, "tracking.mlflow", _options(path, data, model="nonsense:xyz"))
+    assert bad.status == "declined" and "model error: bad model spec" in bad.message
+    cancel = threading.Event()
+    cancel.set()
+    cancelled = core.adapt(source, "tracking.mlflow", _options(path, data), cancel=cancel)
+    assert cancelled.status == "declined" and "cancelled" in cancelled.message

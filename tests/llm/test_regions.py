@@ -1,0 +1,104 @@
+"""Region selection and the libcst splice: the rest of the file is untouched by construction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from mlops_lsp import regions
+
+DATASET = Path(__file__).resolve().parents[2] / "dataset"
+
+
+def _source(case: str) -> str:
+    return (DATASET / case / "train.py").read_text(encoding="utf-8")
+
+
+def test_flat_script_region_runs_from_the_hyperparameters_to_the_end() -> None:
+    source = _source("sklearn-tree-regression")
+    region = regions.select(cst.parse_module(source), "tracking.mlflow")
+    assert region is not None
+    lines = source.splitlines()
+    assert lines[region.first_line - 1] == "rng = np.random.RandomState(1)"
+    assert region.last_line == len(lines)
+    assert "regressor.fit(X_train, y_train)" in region.code
+
+
+def test_function_script_region_is_the_driver_not_the_helper() -> None:
+    source = _source("pytorch-siamese")
+    region = regions.select(cst.parse_module(source), "tracking.mlflow")
+    assert region is not None
+    assert region.code.startswith("def main() -> None:")
+    assert "train_epoch(model" in region.code and "def train_epoch" not in region.code
+    assert region.after.strip() == 'if __name__ == "__main__":\n    main()'
+
+
+def test_a_docstring_that_mentions_fit_is_not_training_code() -> None:
+    source = '"""We fit( a model and call .backward( here."""\nimport x\n\n\ndef helper():\n    return 1\n'
+    assert regions.select(cst.parse_module(source)) is None
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in DATASET.iterdir() if (p / "train.py").is_file()))
+def test_region_text_matches_the_file_and_identity_splice_is_exact(case: str) -> None:
+    source = _source(case)
+    module = cst.parse_module(source)
+    region = regions.select(module)
+    assert region is not None, case
+    lines = source.splitlines()
+    assert "\n".join(lines[region.first_line - 1: region.last_line]) + "\n" == region.code
+    assert region.before + region.code + region.after == source
+    assert regions.splice(module, region, region.code) == source
+
+
+def test_splice_keeps_everything_outside_byte_identical_and_hoists_imports() -> None:
+    source = _source("pytorch-siamese")
+    module = cst.parse_module(source)
+    region = regions.select(module)
+    assert region is not None
+    answer = ("import mlflow\nimport os\nfrom torch.utils.data import DataLoader\n\n"
+              + region.code.replace("    history = []\n", "    history = []\n    mlflow.log_param(\"lr\", args.lr)\n"))
+    out = regions.splice(module, region, answer)
+    before, rest = out.split("def main() -> None:", 1)
+    # The only change before the region is the new import line; os and DataLoader were imported already.
+    assert before.replace("import mlflow\n", "", 1) == region.before
+    assert before.count("import mlflow") == 1 and before.count("import os\n") == 1
+    assert out.endswith(region.after)
+    assert '    mlflow.log_param("lr", args.lr)\n' in rest
+    assert "import mlflow" not in rest
+
+
+def test_splice_drops_statements_copied_from_outside_the_region() -> None:
+    source = _source("pytorch-siamese")
+    module = cst.parse_module(source)
+    region = regions.select(module)
+    assert region is not None
+    helper = module.code_for_node(next(s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == "set_seed"))
+    out = regions.splice(module, region, helper.strip("\n") + "\n\n\n" + region.code)
+    assert out == source
+
+
+def test_splice_accepts_a_whole_file_answer() -> None:
+    source = _source("pytorch-siamese")
+    module = cst.parse_module(source)
+    region = regions.select(module)
+    assert region is not None
+    whole = source.replace("    history = []\n", "    history = []  # kept\n")
+    assert regions.splice(module, region, whole) == whole
+
+
+def test_splice_reports_code_that_does_not_parse() -> None:
+    source = _source("sklearn-tree-regression")
+    module = cst.parse_module(source)
+    region = regions.select(module)
+    assert region is not None
+    with pytest.raises(regions.SpliceError, match="does not parse"):
+        regions.splice(module, region, "def broken(:\n    pass\n")
+
+
+def test_forgotten_imports_of_known_modules_are_added() -> None:
+    code = '"""Doc."""\nimport numpy\n\nwith mlflow.start_run():\n    print(os.getcwd(), unknown_name)\n'
+    out = regions.add_missing_imports(code, {"mlflow", "os", "unknown_name"})
+    assert out.startswith('"""Doc."""\nimport numpy\nimport mlflow\nimport os\n')
+    assert out.endswith("    print(os.getcwd(), unknown_name)\n")
