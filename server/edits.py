@@ -1,8 +1,9 @@
 """Minimal text edits between two versions of a document, in LSP coordinates.
 
 Lines are split on the LSP line terminators only (\\n, \\r\\n, \\r); characters are counted in UTF-16
-code units, the LSP default. Each changed hunk of lines becomes one edit, trimmed to the characters
-that really differ, so line endings and untouched text are never rewritten.
+code units, the LSP default, or in the position encoding the client negotiated ("utf-8", "utf-32").
+Each changed hunk of lines becomes one edit, trimmed to the characters that really differ, so
+line endings and untouched text are never rewritten.
 """
 
 from __future__ import annotations
@@ -32,15 +33,29 @@ def split_lines(text: str) -> list[str]:
     return _LINE.findall(text)
 
 
+UTF16 = "utf-16"  # the LSP default position encoding
+
+
+def _units(text: str, encoding: str) -> int:
+    """Length of ``text`` in the code units of a position encoding ("utf-8", "utf-16", "utf-32").
+    Lone surrogates (JSON can carry them) count as one unit each, as editors count them."""
+    if encoding == "utf-32":
+        return len(text)
+    if encoding == "utf-8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return _units(text, UTF16)
 
 
 class _Index:
     """Offset <-> position conversion for one text."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, encoding: str = UTF16) -> None:
         self.text = text
+        self.encoding = encoding
         self.lines = split_lines(text)
         self.starts = [0]
         for line in self.lines:
@@ -50,9 +65,9 @@ class _Index:
         if offset >= len(self.text):
             if not self.lines or self.lines[-1].endswith(("\n", "\r")):
                 return Position(len(self.lines), 0)
-            return Position(len(self.lines) - 1, _utf16_len(self.lines[-1]))
+            return Position(len(self.lines) - 1, _units(self.lines[-1], self.encoding))
         line = bisect.bisect_right(self.starts, offset) - 1
-        return Position(line, _utf16_len(self.text[self.starts[line] : offset]))
+        return Position(line, _units(self.text[self.starts[line] : offset], self.encoding))
 
     def offset(self, position: Position) -> int:
         if position.line >= len(self.lines):
@@ -63,7 +78,7 @@ class _Index:
         for i, ch in enumerate(content):
             if units >= position.character:
                 return self.starts[position.line] + i
-            units += 2 if ord(ch) > 0xFFFF else 1
+            units += _units(ch, self.encoding)
         return self.starts[position.line] + len(content)
 
 
@@ -84,11 +99,12 @@ def _trim(old: str, new: str) -> tuple[int, int]:
     return prefix, suffix
 
 
-def minimal_edits(old: str, new: str) -> list[TextEdit]:
-    """Edits that turn ``old`` into ``new``, ordered by position, non-overlapping."""
+def minimal_edits(old: str, new: str, encoding: str = UTF16) -> list[TextEdit]:
+    """Edits that turn ``old`` into ``new``, ordered by position, non-overlapping; characters
+    counted in ``encoding``, the position encoding negotiated with the client."""
     if old == new:
         return []
-    index = _Index(old)
+    index = _Index(old, encoding)
     a, b = index.lines, split_lines(new)
     # the unchanged head and tail are cut off before diffing: SequenceMatcher is quadratic
     # in the worst case, and most of a long file is unchanged
@@ -124,11 +140,11 @@ class EditError(ValueError):
     """Edits that cannot be applied (overlapping or inverted ranges)."""
 
 
-def apply_edits(text: str, edits: list[TextEdit]) -> str:
+def apply_edits(text: str, edits: list[TextEdit], encoding: str = UTF16) -> str:
     """Apply edits that all refer to ``text``, as an editor does: a position past the end of its
     line means the end of that line; inserts at one position keep their list order, before a
     replacement starting there (as VS Code does); overlapping ranges are an error."""
-    index = _Index(text)
+    index = _Index(text, encoding)
     spans = []
     for number, edit in enumerate(edits):
         start, end = index.offset(edit.start), index.offset(edit.end)
