@@ -16,12 +16,14 @@ from typing import Callable, Literal
 from . import validate
 from .actions import get
 from .detect import detect
-from .edits import TextEdit, minimal_edits
+from .edits import UTF16, TextEdit, minimal_edits
 from .engines import Outcome
 from .engines import codemod as codemod_engine
 from .options import Options
 
 log = logging.getLogger(__name__)
+
+BOM = "\ufeff"
 
 Status = Literal["ok", "unchanged", "declined", "invalid", "error"]
 
@@ -61,10 +63,21 @@ def _run_engine(name: str, tree: libcst.Module, action, facts, options: Options,
     return llm_engine.run(tree, action, facts, options, cancel=cancel, progress=progress)
 
 
+def _can_run_model(engines: list[str], options: Options) -> bool:
+    """Whether one of ``engines`` would really call a model (rather than skip for want of one)."""
+    return "llm" in engines and options.model is not None
+
+
 def adapt(source: str, action_id: str, options: Options = Options(), *,
-          cancel: threading.Event | None = None, progress: Progress | None = None) -> Result:
+          cancel: threading.Event | None = None, progress: Progress | None = None,
+          encoding: str = UTF16) -> Result:
     """Adapt ``source`` with ``action_id``. ``cancel`` stops a model engine early (the result is then
-    "declined" with the reason); ``progress`` receives one-line reports from slow engines."""
+    "declined" with the reason); ``progress`` receives one-line reports from slow engines; the edits
+    count characters in ``encoding``, the position encoding negotiated with an editor.
+
+    An engine that finds the script already uses the action's library ends with "unchanged" (a
+    second application is not a failure), unless a model engine comes after it in the strategy:
+    the codemods' check is coarse, and the model may still find something to add."""
     try:
         action = get(action_id)
     except KeyError as exc:
@@ -72,35 +85,45 @@ def adapt(source: str, action_id: str, options: Options = Options(), *,
     size = len(source.encode("utf-8", "surrogatepass"))
     if size > options.max_file_bytes:
         return Result("declined", f"file too large for {action_id} ({size:,} bytes > {options.max_file_bytes:,})")
-    tree = validate.parse(source)
+    # libcst (and ast) do not keep a leading byte order mark: the engines see the text after it, and
+    # it is put back on their result, so that the edit never deletes it.
+    bom = BOM if source.startswith(BOM) else ""
+    body = source.removeprefix(bom)
+    tree = validate.parse(body)
     if isinstance(tree, str):
         return Result("error", f"cannot adapt a file with a syntax error: {tree}")
-    facts = detect(source)
+    facts = detect(body)
     if not action.applies_to(facts):
         what = " or ".join(action.frameworks)
         return Result("declined", f"{action_id} applies to {what} training scripts; this file is not one")
 
+    name = action.title.removeprefix("MLOps: ")
     reasons: list[str] = []
     tokens = {"prompt": 0, "completion": 0}
-    for engine in _engines(options.strategy):
+    engines = _engines(options.strategy)
+    for number, engine in enumerate(engines):
         outcome = _run_engine(engine, tree, action, facts, options, cancel=cancel, progress=progress)
         for key in tokens:
             tokens[key] += outcome.tokens.get(key, 0)
+        if outcome.already and not _can_run_model(engines[number + 1:], options):
+            # the script already has what the action adds, and no later engine could do more
+            return Result("unchanged", f"{name}: nothing to change: {outcome.reason}", engine=engine, tokens=tokens)
         if outcome.status != "success" or outcome.code is None:
             reasons.append(f"{engine}: {outcome.reason}")
             continue
-        if outcome.code == source:
-            return Result("unchanged", f"{action.title.removeprefix('MLOps: ')}: nothing to change", engine=engine, tokens=tokens)
-        found = validate.problems(source, outcome.code)
+        adapted = bom + outcome.code.removeprefix(BOM)
+        if adapted == source:
+            return Result("unchanged", f"{name}: nothing to change", engine=engine, tokens=tokens)
+        found = validate.problems(body, adapted.removeprefix(bom))  # ast cannot parse a BOM
         if found:
             log.warning("%s result for %s rejected: %s", engine, action_id, "; ".join(found))
             reasons.append(f"{engine}: invalid result: {found[0]}")
             continue
         return Result(
             "ok",
-            f"{action.title.removeprefix('MLOps: ')} ({engine})",
-            source=outcome.code,
-            edits=tuple(minimal_edits(source, outcome.code)),
+            f"{name} ({engine})",
+            source=adapted,
+            edits=tuple(minimal_edits(source, adapted, encoding)),
             engine=engine,
             tokens=tokens,
         )

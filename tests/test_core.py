@@ -32,11 +32,20 @@ def test_huge_file_is_declined_without_parsing(sklearn_source):
     assert result.status == "declined" and "too large" in result.message
 
 
-def test_auto_without_model_reports_both_engines(sklearn_source):
+def test_already_adapted_script_is_unchanged_without_a_model(sklearn_source):
+    # a second application is "unchanged", not a failure, when no model engine could still run
     tracked = "import mlflow\n" + sklearn_source.replace("model.fit(", "mlflow.autolog()\n    model.fit(")
-    result = adapt(tracked, "tracking.mlflow", Options(strategy="auto"))
+    for strategy in ("auto", "codemod"):
+        result = adapt(tracked, "tracking.mlflow", Options(strategy=strategy))
+        assert result.status == "unchanged" and not result.edits, strategy
+        assert result.message.endswith("nothing to change: the script already uses MLflow"), result.message
+
+
+def test_auto_without_model_reports_both_engines():
+    in_a_lambda = "from sklearn.linear_model import LogisticRegression\n\ntrain = lambda X, y: LogisticRegression().fit(X, y)\n"
+    result = adapt(in_a_lambda, "tracking.mlflow", Options(strategy="auto"))
     assert result.status == "declined"
-    assert "already uses MLflow" in result.message and "no model configured" in result.message
+    assert "codemod: the training call is inside a lambda" in result.message and "no model configured" in result.message
 
 
 def test_action_not_fitting_framework(sklearn_source):

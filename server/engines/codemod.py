@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 
 import libcst as cst
@@ -15,6 +16,10 @@ from . import Outcome
 
 log = logging.getLogger(__name__)
 
+# The codemods' convention for declining a script that already has what they add ("the script
+# already uses MLflow", "the script already prunes (...)"), as opposed to a script they cannot handle.
+_ALREADY = re.compile(r"the script already (?:uses|prunes)\b")
+
 
 def run(tree: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
     """Run the candidate codemods on an already parsed module (libcst trees are immutable)."""
@@ -26,6 +31,8 @@ def run(tree: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
         try:
             return Outcome("success", code=codemod(CodemodContext()).transform_module(tree).code)
         except SkipFile as exc:
+            if _ALREADY.match(str(exc)):
+                return Outcome("skip", reason=str(exc), already=True)
             reasons.append(str(exc))
         except Exception as exc:  # a codemod bug must not take the editor down: report it
             log.error("codemod %s failed:\n%s", codemod.__name__, traceback.format_exc())

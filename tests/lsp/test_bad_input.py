@@ -189,10 +189,6 @@ async def test_20000_line_file_lists_fast_and_resolves_or_declines(client: Langu
     await assert_alive(client, sklearn_source)
 
 
-# Known bugs whose fix belongs in server/core.py or server/lsp.py: strict, so the mark must go when fixed.
-BOM_DROPPED = pytest.mark.xfail(strict=True, reason="libcst drops a leading BOM and core.adapt does not put it back: the edit deletes it")
-NOT_OPEN = pytest.mark.xfail(strict=True, reason="lsp._compute reads unopened documents from disk / trusts data types: JSON-RPC error instead of a one-line decline")
-
 ODD_TEXT = {
     # JSON carries a lone surrogate as "\udc80"; Python decodes it into the str as is
     "lone surrogate in a string": lambda s: s.replace('"wb"', '"wb\udc80"'),
@@ -204,7 +200,7 @@ ODD_TEXT = {
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=BOM_DROPPED) if n == "byte order mark" else n for n in sorted(ODD_TEXT)])
+@pytest.mark.parametrize("name", sorted(ODD_TEXT))
 async def test_odd_characters_give_a_correct_edit_or_one_line(client: LanguageClient, sklearn_source: str, name: str):
     source = ODD_TEXT[name](sklearn_source)
     open_document(client, URI, source)
@@ -307,8 +303,6 @@ async def test_document_changed_during_a_slow_resolve_gets_no_stale_edit(client:
     await assert_alive(client, sklearn_source)
 
 
-@pytest.mark.xfail(strict=True, reason="pygls' TextDocument splits lines with str.splitlines (form feed, U+2028...): "
-                   "incremental changes land on the wrong line; the server's copy diverges from the editor's")
 async def test_incremental_change_after_a_form_feed_keeps_the_server_copy_right(client: LanguageClient, sklearn_source: str):
     """The editor counts lines at \\n, \\r\\n and \\r only; a form feed (legal Python whitespace) or
     U+2028 must not shift where the server applies an incremental change."""
@@ -333,8 +327,6 @@ async def test_incremental_change_after_a_form_feed_keeps_the_server_copy_right(
     check_untouched_lines_kept(expected, adapted, edits)
 
 
-@pytest.mark.xfail(strict=True, reason="the server negotiates UTF-8 positions (pygls) but computes edits in UTF-16: "
-                   "lsp.py must pass ls.workspace.position_encoding to edits.minimal_edits")
 async def test_utf8_position_encoding_gives_correct_edits(utf8_client: LanguageClient):
     """A client may negotiate UTF-8 positions; edits after non-ASCII text must still land right."""
     source = (ROOT / "dataset" / "git-data-branches" / "train.py").read_text(encoding="utf-8")
@@ -372,10 +364,7 @@ GARBAGE_DATA = {
 }
 
 
-GARBAGE_BUGS = {"uri of a number", "wrong types", "unopened file, no version", "unopened notebook cell"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=NOT_OPEN) if n in GARBAGE_BUGS else n for n in sorted(GARBAGE_DATA)])
+@pytest.mark.parametrize("name", sorted(GARBAGE_DATA))
 async def test_garbage_resolve_data(client: LanguageClient, sklearn_source: str, name: str):
     open_document(client, URI, sklearn_source)
     action = types.CodeAction(title="MLOps", kind=types.CodeActionKind.RefactorRewrite, data=GARBAGE_DATA[name])

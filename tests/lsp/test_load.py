@@ -30,8 +30,6 @@ async def test_fifty_documents_and_bursts_of_listings():
     assert figures["rss_after_listings"] - figures["rss_idle"] < 60, figures
 
 
-@pytest.mark.xfail(strict=True, reason="each pygls worker thread gets its own glibc arena that keeps freed libcst memory: "
-                   "RSS steps up per thread (57 -> 358 MB over 20 resolves of 5,000 lines); fix: malloc_trim after a resolve")
 async def test_memory_does_not_grow_resolve_after_resolve():
     figures = await _load_benchmark().run_load(documents=5, requests=10, burst=10, big_resolves=6, big_lines=3000)
     assert figures["alive"] and figures["failures"] == 0, figures
