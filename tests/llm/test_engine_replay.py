@@ -37,9 +37,11 @@ def _options(path: Path, data: dict, **changes) -> Options:
                    repair_rounds=recorded["repair_rounds"], edit_format=recorded["edit_format"]).replace(**changes)
 
 
-def _recorded_tokens(data: dict) -> dict[str, int]:
-    return {"prompt": sum(e["completion"]["prompt_tokens"] for e in data["exchanges"]),
-            "completion": sum(e["completion"]["completion_tokens"] for e in data["exchanges"])}
+def _recorded_tokens(data: dict, calls: int | None = None) -> dict[str, int]:
+    """Tokens of the first ``calls`` recorded exchanges (all by default)."""
+    used = data["exchanges"][:calls]
+    return {"prompt": sum(e["completion"]["prompt_tokens"] for e in used),
+            "completion": sum(e["completion"]["completion_tokens"] for e in used)}
 
 
 def test_region_answer_is_spliced_validated_and_counted() -> None:
@@ -69,14 +71,14 @@ def test_invalid_first_answer_is_repaired_in_a_second_round() -> None:
 
 
 def test_a_repair_answer_that_drops_the_task_is_a_clean_failure() -> None:
-    # Recorded: the injected prose-only first answer, then the real model's repair, which returns
-    # the region without any MLflow code.
+    # Recorded: the injected prose-only first answer, then the real model's repairs, which drop
+    # names the rest of the script still uses (X_grid, test_mse): never applied, one line.
     path, data = _recording("sklearn-tree-mlflow-nofence")
     assert "no ```python code block" in data["exchanges"][1]["messages"][-1]["content"]
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, repair_rounds=1))
-    assert result.status == "declined"
-    assert "the code does not use mlflow" in result.message and "after 1 repair round" in result.message
-    assert result.tokens == _recorded_tokens(data)
+    assert result.status == "declined" and result.source is None and "\n" not in result.message
+    assert "undefined name(s): X_grid, test_mse" in result.message and "after 1 repair round" in result.message
+    assert result.tokens == _recorded_tokens(data, calls=2)
 
 
 def test_without_repair_rounds_the_bad_answer_is_a_clean_failure() -> None:
@@ -96,14 +98,13 @@ def test_a_request_without_recording_fails_with_one_line() -> None:
 
 
 def test_auto_falls_back_to_the_model_where_the_codemod_declines() -> None:
-    # Recorded: the codemod declines (the script already uses MLflow); the real model then echoes the
-    # code before its region instead of the region, so the fallback ends in a clean, explained decline.
-    # (Only the first answer is replayed: the repair message was reworded after this recording.)
+    # Recorded: the codemod declines (the script already uses MLflow, partly); the real model then
+    # drops the assignment of max_depth from its region, so the fallback ends in a clean, explained decline.
     path, data = _recording("short-partial-mlflow-region")
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto", repair_rounds=0))
     assert result.status == "declined"
     assert result.diagnostics[0].startswith("codemod: the script already uses MLflow")
-    assert result.diagnostics[1].startswith("llm: your answer repeats code from outside the region")
+    assert result.diagnostics[1].startswith("llm: undefined name(s): max_depth")
     first = data["exchanges"][0]["completion"]
     assert result.tokens == {"prompt": first["prompt_tokens"], "completion": first["completion_tokens"]}
 
