@@ -26,7 +26,7 @@ import libcst.matchers as m
 from libcst.codemod import SkipFile
 from libcst.helpers import get_full_name_for_node
 
-from ._shared import Imports, Region, Site, _is_main_guard, find_calls
+from ._shared import Imports, Region, Site, fast_visit, find_calls, _is_main_guard
 
 # ----------------------------------------------------------------------------------------------
 # small syntax helpers
@@ -59,14 +59,14 @@ def names_in(node: cst.CSTNode) -> set[str]:
             found.add(name.value)
 
         def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
+            fast_visit(attribute.value, self)
             return False
 
         def visit_Arg(self, arg: cst.Arg) -> bool:
-            arg.value.visit(self)
+            fast_visit(arg.value, self)
             return False
 
-    node.visit(_Names())
+    fast_visit(node, _Names())
     return found
 
 
@@ -121,9 +121,9 @@ def _collect_cached(nodes: tuple[cst.CSTNode, ...]) -> _Collect:
     collector = _Collect()
     for node in nodes:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            node.body.visit(collector)  # the inside of the scope itself
+            fast_visit(node.body, collector)  # the inside of the scope itself
         else:
-            node.visit(collector)
+            fast_visit(node, collector)
     return collector
 
 
@@ -314,7 +314,7 @@ class ScalarTypes:
                             bindings.setdefault(name, []).append(None)
 
         for statement in statements:
-            statement.visit(_Bindings())
+            fast_visit(statement, _Bindings())
         if isinstance(scope, cst.FunctionDef):
             for param in (*scope.params.posonly_params, *scope.params.params, *scope.params.kwonly_params):
                 annotation = param.annotation and get_full_name_for_node(param.annotation.annotation)
@@ -458,7 +458,7 @@ class ScalarTypes:
             def visit_Return(self, node: cst.Return) -> None:
                 values.append(node.value)
 
-        function.visit(_Returns())
+        fast_visit(function, _Returns())
         if not values or any(v is None for v in values):
             return None
         if all(_is_metrics_dict(value) for value in values):
@@ -695,7 +695,7 @@ class HyperparameterFinder:
                 elif qualified.startswith(("keras.optimizers.", "tensorflow.keras.optimizers.")) and qualified.split(".")[-1][:1].isupper():
                     optimizers.append(node)
 
-        self.index.tree.visit(_Optimizers())
+        fast_visit(self.index.tree, _Optimizers())
         kinds = {get_full_name_for_node(o.func).split(".")[-1] for o in optimizers}
         if len(kinds) == 1:
             found.add_item("optimizer", f'"{kinds.pop()}"')
@@ -933,7 +933,7 @@ class _AncestorFinder(cst.CSTVisitor):
 def _ancestors(tree: cst.Module, targets: set[int]) -> set[int]:
     """The edited nodes and every node above them: the only ones the edit pass must enter."""
     finder = _AncestorFinder(targets)
-    tree.visit(finder)
+    fast_visit(tree, finder)
     return finder.found
 
 

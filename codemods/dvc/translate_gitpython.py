@@ -19,7 +19,7 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
 from .. import ActionCodemod, Decline, Example
-from .._shared import Imports, find_calls
+from .._shared import Imports, fast_visit, find_calls
 
 _LFS_WORDS = re.compile(r"git[- ]lfs|\blfs\b", re.I)
 
@@ -266,7 +266,7 @@ def _remote_names(tree: cst.Module) -> set[str]:
             if is_remote and len(node.targets) == 1:
                 names.add(code(node.targets[0].target))
 
-    tree.visit(Visitor())
+    fast_visit(tree, Visitor())
     return names
 
 
@@ -577,7 +577,7 @@ def _decline_lfs_commands(tree: cst.Module) -> None:
             if value in ("lfs", "git-lfs") or value.startswith(("git lfs", "git-lfs ")) or "filter=lfs" in value:
                 raise SkipFile(f"git-lfs is run as a command or configured by hand ({value!r})")
 
-    tree.visit(Strings())
+    fast_visit(tree, Strings())
 
 
 def _code_without_comments(tree: cst.Module) -> str:

@@ -15,7 +15,7 @@ import libcst.matchers as m
 from libcst.codemod import SkipFile
 from libcst.helpers import get_full_name_for_node
 
-from .._shared import Region, Site, find_calls, parameters, region_of, replace_node
+from .._shared import Region, Site, fast_visit, find_calls, parameters, region_of, replace_node
 
 # Local names the script gives its models that say nothing about them: the class name is used instead.
 _GENERIC_NAMES = {"model", "clf", "est", "estimator", "regr", "reg", "net", "m"}
@@ -156,7 +156,7 @@ def _annotated_returns(tree: cst.Module) -> dict[str, str]:
                 if name:
                     found[node.name.value] = name.split(".")[-1]
 
-    tree.visit(Returns())
+    fast_visit(tree, Returns())
     return found
 
 

@@ -1,10 +1,14 @@
 """registry.mlflow for raw PyTorch: log the model the optimizer trains with ``mlflow.pytorch.log_model``
 and register it, after the last statement that trains it, in the scope where the model is built.
 
-The model is the one whose ``.parameters()`` an optimizer (``torch.optim.*``) receives. A statement
+The model is the one whose ``.parameters()`` an optimizer (``torch.optim.*``) receives; when several
+are trained (a GAN's generator and discriminator), the one ``torch.save`` writes last. A statement
 trains when it calls ``.backward()`` or a function that does (followed through helpers by name:
-``train_epoch``, ``Trainer.fit`` ...). The input example is the inputs of a batch from a data loader
-bound in that scope (a validation/test loader first), or the tensor the model is called on.
+``train_epoch``, ``Trainer.fit`` ...). The input example is what the script itself calls the model
+on in that scope, else the inputs of a batch from a data loader bound there (a validation/test
+loader first), else the tensor a helper calls it on. A model whose forward takes several inputs
+(a graph's features and adjacency, a language model's tokens and hidden state) is registered
+without an input example: MLflow's pytorch pyfunc predicts on one array.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
 from .. import ActionCodemod, Decline, Example
-from .._shared import Imports, Region, Site, find_calls, parameters, region_of
+from .._shared import Imports, Region, Site, fast_visit, find_calls, parameters, region_of
 from ._registry import assigned_name, constructor_class, dotted, insert_after, registered_name, source_of
 from .registry_lightning import example_batch_code, torch_registration
 
@@ -59,7 +63,7 @@ def _called_name(call: cst.Call) -> str | None:
 def training_functions(tree: cst.Module) -> set[str]:
     """Names of functions that call ``.backward()``, directly or through other functions."""
     facts = _FunctionFacts()
-    tree.visit(facts)
+    fast_visit(tree, facts)
     training = set(facts.backward)
     changed = True
     while changed:
@@ -101,7 +105,7 @@ def _bound_names(statement: cst.CSTNode) -> set[str]:
                     self._add(element.value)
 
     if isinstance(statement, cst.BaseStatement):
-        cst.Module(body=[statement]).visit(Targets())
+        fast_visit(cst.Module(body=[statement]), Targets())
     return names
 
 
@@ -224,6 +228,100 @@ def main():
     print("done")
 ''',
         ),
+        Example(
+            before='''\
+import torch
+
+from nets import GCN
+
+features, adj = torch.randn(5, 3), torch.eye(5)
+model = GCN()
+optimizer = torch.optim.Adam(model.parameters())
+for epoch in range(2):
+    model(features, adj).sum().backward()
+    optimizer.step()
+''',
+            after='''\
+import torch
+
+from nets import GCN
+import mlflow
+
+features, adj = torch.randn(5, 3), torch.eye(5)
+model = GCN()
+optimizer = torch.optim.Adam(model.parameters())
+for epoch in range(2):
+    model(features, adj).sum().backward()
+    optimizer.step()
+
+# Register the trained model in the MLflow Model Registry.
+model.eval()
+# model's forward takes several inputs, which an MLflow input example (one array) cannot
+# describe: the model is registered without one.
+with mlflow.start_run():
+    mlflow.pytorch.log_model(
+        model,
+        name="model",
+        registered_model_name="gcn",
+        serialization_format="pickle",
+    )
+''',
+        ),
+        Example(
+            before='''\
+import torch
+
+from nets import Discriminator, Generator
+
+netG, netD = Generator(), Discriminator()
+optG = torch.optim.Adam(netG.parameters())
+optD = torch.optim.Adam(netD.parameters())
+for step in range(2):
+    noise = torch.randn(8, 16)
+    optD.zero_grad()
+    netD(netG(noise).detach()).mean().backward()
+    optD.step()
+    optG.zero_grad()
+    (-netD(netG(noise)).mean()).backward()
+    optG.step()
+with torch.no_grad():
+    samples = netG(torch.randn(4, 16))
+torch.save(netG.state_dict(), "generator.pt")
+''',
+            after='''\
+import torch
+
+from nets import Discriminator, Generator
+import mlflow
+
+netG, netD = Generator(), Discriminator()
+optG = torch.optim.Adam(netG.parameters())
+optD = torch.optim.Adam(netD.parameters())
+for step in range(2):
+    noise = torch.randn(8, 16)
+    optD.zero_grad()
+    netD(netG(noise).detach()).mean().backward()
+    optD.step()
+    optG.zero_grad()
+    (-netD(netG(noise)).mean()).backward()
+    optG.step()
+
+# Register the trained model in the MLflow Model Registry.
+netG.eval()
+example_inputs = noise
+with mlflow.start_run():
+    mlflow.pytorch.log_model(
+        netG,
+        name="model",
+        input_example=example_inputs[:5].detach().cpu().numpy(),
+        registered_model_name="net-g",
+        serialization_format="pickle",
+    )
+with torch.no_grad():
+    samples = netG(torch.randn(4, 16))
+torch.save(netG.state_dict(), "generator.pt")
+''',
+        ),
     ]
 
     DECLINES = [
@@ -248,21 +346,6 @@ optD = torch.optim.Adam(netD.parameters())
 ''',
             reason="several models",
         ),
-        Decline(
-            source='''\
-import torch
-
-from nets import GCN
-
-features, adj = torch.randn(5, 3), torch.eye(5)
-model = GCN()
-optimizer = torch.optim.Adam(model.parameters())
-for epoch in range(2):
-    model(features, adj).sum().backward()
-    optimizer.step()
-''',
-            reason="several inputs",
-        ),
     ]
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
@@ -273,18 +356,19 @@ for epoch in range(2):
         calls_of_model = find_calls(
             tree, lambda call: dotted(call.func) is not None and dotted(call.func).split(".")[-1] == model
         )
-        if any(len([a for a in c.call.args if a.keyword is None]) > 1 for c in calls_of_model):
-            raise SkipFile(f"{model} takes several inputs: an MLflow pytorch model takes one tensor")
+        several_inputs = any(len(_model_inputs(c.call)) > 1 for c in calls_of_model)
         training = training_functions(tree)
         region, index = _registration_point(tree, model, training)
         insertion = Region(region.owner, index, region.function, region.path)
-        example = _example_code(tree, imports, model, insertion, calls_of_model)
         model_class = constructor_class(tree, model)
         name = registered_name(model, None if model_class in _GENERIC_CLASSES else model_class)
         if name == "model":
             name = "pytorch-model"
         AddImportsVisitor.add_needed_import(self.context, "mlflow")
-        code = example + torch_registration(model, name)
+        if several_inputs:
+            code = f"{model}.eval()\n" + torch_registration_without_example(model, name)
+        else:
+            code = _example_code(tree, imports, model, insertion, calls_of_model) + torch_registration(model, name)
         return insert_after(tree, insertion, code, "Register the trained model in the MLflow Model Registry.")
 
 
@@ -308,8 +392,54 @@ def _optimized_model(tree: cst.Module, imports: Imports) -> str:
     if not models:
         raise SkipFile("no torch.optim optimizer over a model's .parameters() found")
     if len(models) > 1:
-        raise SkipFile(f"several models are trained ({', '.join(sorted(models))}): which one to register is unclear")
+        # several trained models (a GAN's generator and discriminator, an actor and a critic): the
+        # one the script keeps, i.e. saves last, is its product
+        saved = [name for name in _saved_models(tree, imports) if name in models]
+        if not saved:
+            raise SkipFile(
+                f"several models are trained ({', '.join(sorted(models))}) and none is saved: which one to register is unclear"
+            )
+        return saved[-1]
     return models.pop()
+
+
+def _saved_models(tree: cst.Module, imports: Imports) -> list[str]:
+    """Local names (last attribute) of the models ``torch.save`` writes, in source order:
+    ``torch.save(net.state_dict(), ...)`` or ``torch.save(net, ...)``."""
+    saved: list[str] = []
+    for site in find_calls(tree, lambda call: imports.qualified(call.func) == "torch.save"):
+        positional = [arg.value for arg in site.call.args if arg.keyword is None and not arg.star]
+        if not positional:
+            continue
+        what = positional[0]
+        if isinstance(what, cst.Call) and _called_name(what) == "state_dict" and isinstance(what.func, cst.Attribute):
+            what = what.func.value
+        name = dotted(what)
+        if name:
+            saved.append(name.split(".")[-1])
+    return saved
+
+
+def _model_inputs(call: cst.Call) -> list[cst.Arg]:
+    """The inputs a model call passes: positional arguments and keyword tensors (not ``*args``)."""
+    return [arg for arg in call.args if not arg.star]
+
+
+def torch_registration_without_example(model: str, name: str) -> str:
+    """Registration of a model whose forward takes several inputs: MLflow's pytorch pyfunc predicts
+    on one array or DataFrame, so no input example (and no signature) can describe the call; the
+    model is still registered and loads back (``mlflow.pytorch.load_model`` gives the nn.Module)."""
+    return (
+        f"# {model}'s forward takes several inputs, which an MLflow input example (one array) cannot\n"
+        "# describe: the model is registered without one.\n"
+        "with mlflow.start_run():\n"
+        "    mlflow.pytorch.log_model(\n"
+        f"        {model},\n"
+        '        name="model",\n'
+        f'        registered_model_name="{name}",\n'
+        '        serialization_format="pickle",\n'
+        "    )\n"
+    )
 
 
 def _parameter_owners(scope: cst.Module) -> set[str]:
@@ -348,7 +478,7 @@ def _registration_point(tree: cst.Module, model: str, training: set[str]) -> tup
 
     best: tuple[Region, int] | None = None
     for site in find_calls(tree, binds_model):
-        if assigned_name(site) != model:
+        if assigned_name(site) != model and _unpacked_name(site) != model:
             continue
         region = region_of(site)
         body = list(region.owner.body)
@@ -360,6 +490,20 @@ def _registration_point(tree: cst.Module, model: str, training: set[str]) -> tup
     return best
 
 
+def _unpacked_name(site: Site) -> str | None:
+    """``b`` for the call ``Y()`` in ``a, b = X(), Y()`` (parallel assignment of constructors)."""
+    if len(site.path) < 4 or not isinstance(site.path[-2], cst.Element):
+        return None
+    values, assign = site.path[-3], site.path[-4]
+    if not isinstance(values, cst.Tuple) or not isinstance(assign, cst.Assign) or assign.value is not values:
+        return None
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Tuple):
+        return None
+    names = assign.targets[0].target.elements
+    position = [element.value for element in values.elements].index(site.call)
+    return dotted(names[position].value) if len(names) == len(values.elements) else None
+
+
 def _example_code(tree: cst.Module, imports: Imports, model: str, insertion: Region, calls_of_model: list[Site]) -> str:
     body = list(insertion.owner.body)[: insertion.index + 1]
     bound: set[str] = set().union(*(_bound_names(s) for s in body))
@@ -367,6 +511,11 @@ def _example_code(tree: cst.Module, imports: Imports, model: str, insertion: Reg
         bound |= parameters(insertion.function)
     if insertion.function is None and isinstance(insertion.owner, cst.IndentedBlock):
         bound |= set().union(*(_bound_names(s) for s in tree.body))  # under `if __name__ == "__main__":`
+    direct = _direct_call_input(imports, insertion, calls_of_model, bound)
+    if direct is not None:
+        # the script itself calls the model on this in the same scope (sampling a generator from
+        # noise, predicting on a test tensor): a better example than a guess from a data loader
+        return f"{model}.eval()\nexample_inputs = {direct}\n"
     loaders = sorted(
         {
             name
@@ -390,3 +539,51 @@ def _example_code(tree: cst.Module, imports: Imports, model: str, insertion: Reg
             if passed and passed.split(".")[0] in bound:
                 return f"{model}.eval()\nexample_inputs = {passed}\n"
     raise SkipFile("no data loader or input tensor in scope for an input example")
+
+
+def _direct_call_input(imports: Imports, insertion: Region, calls_of_model: list[Site], bound: set[str]) -> str | None:
+    """The source of the input of a call of the model in the insertion's own scope whose names are
+    all bound there (or imported), e.g. ``torch.randn(n, nz, 1, 1)`` or ``X_test``; else None."""
+    found: list[cst.BaseExpression] = []
+    for site in calls_of_model:
+        if not site.call.args or region_of(site).function is not insertion.function:
+            continue
+        if not any(node is insertion.owner for node in site.path):
+            continue
+        argument = site.call.args[0].value
+        if _free_names(argument) <= bound | set(imports.names):
+            found.append(argument)
+    # a whole tensor (``X_val``) before an expression (``X_train[idx]`` reads a loop's last index)
+    found.sort(key=lambda argument: dotted(argument) is None)
+    return source_of(found[0]) if found else None
+
+
+def _free_names(expression: cst.BaseExpression) -> set[str]:
+    """Names an expression reads (not attribute names or keyword names); lambdas and
+    comprehensions bind their own names, so they count as unknown."""
+    names: set[str] = set()
+
+    class Reads(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            fast_visit(node.value, self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            fast_visit(node.value, self)
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            names.add("<lambda>")
+            return False
+
+        def visit_ListComp(self, node: cst.ListComp) -> bool:
+            names.add("<comprehension>")
+            return False
+
+        visit_GeneratorExp = visit_SetComp = visit_DictComp = visit_ListComp
+
+    fast_visit(expression, Reads())
+    return names

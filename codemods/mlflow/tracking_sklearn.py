@@ -1,4 +1,5 @@
-"""tracking.mlflow for scikit-learn: autolog inside an explicit run around the training."""
+"""tracking.mlflow for scikit-learn: autolog inside an explicit run around the training (or, where the
+first fit only preprocesses data, a run around the training and scoring with explicit params and metrics)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
 from .. import ActionCodemod, Decline, Example
-from .._shared import Imports, Region, Site, find_calls, method_call, parameters, region_of, wrap_in_with
+from .._shared import Imports, Region, Site, fast_visit, find_calls, method_call, parameters, region_of, wrap_in_with
+from .._tracking import ModuleIndex, apply_edits, last_import, plan_estimator_tracking
+from .tracking_torch import mlflow_metric_call
 
 FIT_METHODS = ("fit", "partial_fit", "fit_transform", "fit_predict")
 
@@ -64,6 +67,11 @@ class SklearnMlflowTracking(ActionCodemod):
     ``mlflow.sklearn.autolog()`` logs each estimator's parameters, training metrics and the
     metrics the script computes with ``sklearn.metrics``; the script's argparse namespace, which
     autolog cannot see, is logged explicitly as params.
+
+    When that first fit is a preprocessing step in a helper whose scope computes no metric
+    (``load_data`` scaling the features), the run is put where the script trains and scores its
+    estimators instead (through ``main()`` and helpers): the script's hyperparameters as params
+    and each scalar metric logged where it is computed, with a step per row inside loops.
     """
 
     ACTION = "tracking.mlflow"
@@ -176,6 +184,131 @@ if __name__ == "__main__":
             print(C, model.score(X, y))
 ''',
         ),
+        Example(
+            before='''\
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+C = 0.5
+
+
+def load_data():
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return train_test_split(X, y, random_state=0)
+
+
+def main():
+    X_train, X_test, y_train, y_test = load_data()
+    clf = LogisticRegression(C=C, max_iter=500).fit(X_train, y_train)
+    accuracy = accuracy_score(y_test, clf.predict(X_test))
+    print(f"test accuracy: {accuracy:.3f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+            after='''\
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+import mlflow
+
+C = 0.5
+
+
+def load_data():
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return train_test_split(X, y, random_state=0)
+
+
+def main():
+    with mlflow.start_run():
+        mlflow.log_params({"c": C})
+        X_train, X_test, y_train, y_test = load_data()
+        clf = LogisticRegression(C=C, max_iter=500).fit(X_train, y_train)
+        accuracy = accuracy_score(y_test, clf.predict(X_test))
+        mlflow.log_metric("accuracy", accuracy)
+        print(f"test accuracy: {accuracy:.3f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+        ),
+        Example(
+            before='''\
+from sklearn.datasets import load_digits
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+
+def load_data():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(StandardScaler().fit_transform(X), y, random_state=0)
+
+
+def compare(X_train, X_test, y_train, y_test):
+    results = []
+    for max_iter in (5, 20):
+        clf = SGDClassifier(max_iter=max_iter, random_state=0).fit(X_train, y_train)
+        accuracy = clf.score(X_test, y_test)
+        results.append(accuracy)
+    return results
+
+
+def main():
+    results = compare(*load_data())
+    print(f"best accuracy: {max(results):.3f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+            after='''\
+from sklearn.datasets import load_digits
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+import itertools
+import mlflow
+
+MLFLOW_STEP = itertools.count()  # MLflow step of the metrics logged in loops
+
+
+def load_data():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(StandardScaler().fit_transform(X), y, random_state=0)
+
+
+def compare(X_train, X_test, y_train, y_test):
+    results = []
+    mlflow.sklearn.autolog(log_models=False)  # the estimators' params
+    with mlflow.start_run():
+        for max_iter in (5, 20):
+            clf = SGDClassifier(max_iter=max_iter, random_state=0).fit(X_train, y_train)
+            accuracy = clf.score(X_test, y_test)
+            mlflow.log_metric("accuracy", accuracy, step=next(MLFLOW_STEP))
+            results.append(accuracy)
+        return results
+
+
+def main():
+    results = compare(*load_data())
+    print(f"best accuracy: {max(results):.3f}")
+
+
+if __name__ == "__main__":
+    main()
+''',
+        ),
     ]
 
     DECLINES = [
@@ -217,6 +350,15 @@ def train(X, y): return Ridge().fit(X, y)
         if not fits:
             raise SkipFile("no estimator .fit(...) call found")
         region = region_of(fits[0])
+        if not _computes_a_metric(region, imports):
+            # the first fit may be a preprocessing step in a helper (``load_data`` scaling its
+            # features): the run belongs where the script trains and scores its estimator, if
+            # that is found; else the run around the first fit, where autolog logs the training
+            # metrics, stays the plan
+            try:
+                return self._run_around_training(tree, imports)
+            except SkipFile as reason:
+                self.warn(f"run kept around the first fit: {reason}")
         first = []
         args = _argparse_namespace(region, [site for site in calls if is_parse_args(site.call)])
         if args:
@@ -230,6 +372,98 @@ def train(X, y): return Ridge().fit(X, y)
             first=first,
             tail_transformer=_LogScalarMetrics(imports),
         )
+
+    def _run_around_training(self, tree: cst.Module, imports: Imports) -> cst.Module:
+        """The run from the first statement reaching a fit in the entry scope (through ``main()``
+        and helpers) to the end of that scope; the script's hyperparameters as params (else the
+        estimators', by autolog), and each scalar metric it computes after the fit logged where
+        it is computed."""
+        plan = plan_estimator_tracking(tree, ModuleIndex.of(tree, imports), method_call(*FIT_METHODS))
+        if not plan.final_logs:
+            raise SkipFile("no metric computed after the fit (no sklearn.metrics score, .score(...) or best_score_)")
+        after: dict[int, list[str]] = {}
+        in_loops = _statements_in_loops(tree)
+        for log in plan.final_logs:
+            call = mlflow_metric_call(log)
+            if id(log.anchor) in in_loops:
+                # metrics computed in a loop (one model per setting): one step per logged row,
+                # as wandb.log counts them, so that the rows do not overwrite each other
+                call = f"{call[:-1]}, step=next({_STEP_COUNTER}))"
+            after.setdefault(id(log.anchor), []).append(call)
+        header = last_import(tree)
+        if any(id(log.anchor) in in_loops for log in plan.final_logs):
+            if header is None:
+                raise SkipFile("metrics are logged in a loop but the module has no import to put a step counter after")
+            AddImportsVisitor.add_needed_import(self.context, "itertools")
+            counter = cst.parse_statement(f"{_STEP_COUNTER} = itertools.count()  # MLflow step of the metrics logged in loops")
+            after.setdefault(id(header), []).append(counter.with_changes(leading_lines=[cst.EmptyLine()]))
+        before, first = [], []
+        if plan.hyperparameters:
+            # explicit params: autolog would log every fitted estimator's params into this one run
+            # (conflicting values across fits) and a model artifact per fit (slow)
+            first.append(f"mlflow.log_params({plan.hyperparameters.dict_expression()})")
+            if plan.hyperparameters.needs_dataclasses:
+                AddImportsVisitor.add_needed_import(self.context, "dataclasses")
+        else:
+            before.append("mlflow.sklearn.autolog(log_models=False)  # the estimators' params")
+        AddImportsVisitor.add_needed_import(self.context, "mlflow")
+        return apply_edits(
+            tree, after=after, region=plan.region, before=before, with_item="mlflow.start_run()", first=first
+        )
+
+
+_STEP_COUNTER = "MLFLOW_STEP"
+
+
+def _statements_in_loops(tree: cst.Module) -> set[int]:
+    """Ids of the statements inside a ``for``/``while`` body (in any function)."""
+    found: set[int] = set()
+
+    class Loops(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.depths = [0]  # loop depth, per function being visited
+
+        def visit_For(self, node: cst.For) -> None:
+            self.depths[-1] += 1
+
+        def leave_For(self, original_node: cst.For) -> None:
+            self.depths[-1] -= 1
+
+        def visit_While(self, node: cst.While) -> None:
+            self.depths[-1] += 1
+
+        def leave_While(self, original_node: cst.While) -> None:
+            self.depths[-1] -= 1
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depths.append(0)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            self.depths.pop()
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if self.depths[-1] and isinstance(node, cst.BaseStatement):
+                found.add(id(node))
+            return super().on_visit(node)
+
+    fast_visit(tree, Loops())
+    return found
+
+
+def _computes_a_metric(region: Region, imports: Imports) -> bool:
+    """Whether the statements the run would wrap assign a scalar metric (what gets logged)."""
+    logger = _LogScalarMetrics(imports)
+    found = []
+
+    class Assignments(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+            small = node.body[0] if len(node.body) == 1 else None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                if logger._is_scalar_metric(small.value):
+                    found.append(small)
+
+    fast_visit(cst.Module(body=list(region.owner.body)[region.index :]), Assignments())
+    return bool(found)
 
 
 def _argparse_namespace(region: Region, parse_args_sites: list[Site]) -> str | None:

@@ -44,7 +44,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import get_full_name_for_node
 
 from .. import _header_length
-from .._shared import Imports, _is_main_guard
+from .._shared import Imports, fast_visit, _is_main_guard
 
 PARAMS = "TUNED_PARAMS"
 APPLY = "apply_tuned_params"
@@ -281,20 +281,20 @@ class _Collector(cst.CSTVisitor):
         elif self.depth == 0 and len(self.classes) == 1 and node.name.value == "__init__":
             self._signature(self.classes[0], node, skip=1)
         for decorator in node.decorators:
-            decorator.visit(self)
-        node.params.visit(self)
+            fast_visit(decorator, self)
+        fast_visit(node.params, self)
         self.f.names.add(node.name.value)
         self.depth += 1
         if isinstance(node.body, cst.IndentedBlock):
             self._local_constants(node.body)
-        node.body.visit(self)
+        fast_visit(node.body, self)
         self.depth -= 1
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
-        node.params.visit(self)
+        fast_visit(node.params, self)
         self.depth += 1
-        node.body.visit(self)
+        fast_visit(node.body, self)
         self.depth -= 1
         return False
 
@@ -317,18 +317,18 @@ class _Collector(cst.CSTVisitor):
             self.f.signatures[name] = found
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
+        fast_visit(node.value, self)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        fast_visit(node.value, self)
         return False
 
     def visit_Param(self, node: cst.Param) -> bool:
         # a parameter's name binds, it does not use the module-level name
         for part in (node.annotation, node.default):
             if part is not None:
-                part.visit(self)
+                fast_visit(part, self)
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -500,7 +500,7 @@ def collect(tree: cst.Module) -> Findings:
                 findings.constants[name] = index
         if _is_main_guard(statement) and isinstance(statement.body, cst.IndentedBlock):
             collector._local_constants(statement.body)  # `lr = 1e-3` in the main block
-        statement.visit(collector)
+        fast_visit(statement, collector)
     for parameters in findings.signatures.values():
         for parameter in parameters:
             findings.offer(parameter.name, number_of(parameter.default))
@@ -579,7 +579,7 @@ def _returns_value(function: cst.FunctionDef) -> bool:
                 Finder.found = True
 
     finder = Finder()
-    function.visit(finder)
+    fast_visit(function, finder)
     return Finder.found
 
 
@@ -1045,7 +1045,7 @@ def _holds(expression: cst.CSTNode, node: cst.CSTNode) -> bool:
                 Finder.found = True
             return not Finder.found
 
-    expression.visit(Finder())
+    fast_visit(expression, Finder())
     return Finder.found
 
 
@@ -1110,7 +1110,7 @@ def _return_last_call(statement: cst.BaseStatement) -> cst.BaseStatement:
 def _run_function(region: list[cst.BaseStatement], plan: Plan, end: RunEnd) -> cst.FunctionDef:
     region = list(_indented(region).visit(_Unannotate()).body)
     bindings = _Bindings()
-    _indented(region).visit(bindings)
+    fast_visit(_indented(region), bindings)
     global_names = [*plan.rebound, *(n for n in plan.reapplied if n not in plan.rebound)]
     global_names += [n for n in bindings.names if n not in global_names]
     if end.chain:

@@ -6,6 +6,7 @@ import libcst as cst
 
 from .. import ActionCodemod, Decline, Example
 from ._engine import adapt
+from ._examples import objective_and_study
 
 
 class KerasOptunaHpo(ActionCodemod):
@@ -62,25 +63,11 @@ def train_and_evaluate():
     return history.history['val_loss'][-1]
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "learning_rate": trial.suggest_float("learning_rate", 0.0001, 0.002, log=True),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-study.optimize(
-    objective,
-    n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-    catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-)
-print(f"best params: {study.best_params}")
-TUNED_PARAMS.update(study.best_params)
-train_and_evaluate()
-''',
+''' + objective_and_study(
+                {"learning_rate": 'trial.suggest_float("learning_rate", 0.0001, 0.002, log=True)'},
+                "minimize",
+                main_guard=False,
+            ),
         ),
         Example(
             before='''\
@@ -151,27 +138,14 @@ def train_and_evaluate():
     return val_accuracy
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "units": trial.suggest_int("units", 16, 48, step=16),
-            "dropout": trial.suggest_float("dropout", 0.1, 0.4),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "units": 'trial.suggest_int("units", 16, 48, step=16)',
+                    "dropout": 'trial.suggest_float("dropout", 0.1, 0.4)',
+                },
+                "maximize",
+                main_guard=True,
+            ),
         ),
     ]
 

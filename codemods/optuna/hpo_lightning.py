@@ -6,6 +6,7 @@ import libcst as cst
 
 from .. import ActionCodemod, Decline, Example
 from ._engine import adapt
+from ._examples import objective_and_study
 
 
 class LightningOptunaHpo(ActionCodemod):
@@ -121,27 +122,14 @@ def train_and_evaluate():
     return main()
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "lr": trial.suggest_float("lr", 0.0001, 0.002, log=True),
-            "hidden_size": trial.suggest_int("hidden_size", 16, 48, step=16),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "lr": 'trial.suggest_float("lr", 0.0001, 0.002, log=True)',
+                    "hidden_size": 'trial.suggest_int("hidden_size", 16, 48, step=16)',
+                },
+                "minimize",
+                main_guard=True,
+            ),
         ),
         Example(
             before='''\
@@ -216,27 +204,14 @@ def train_and_evaluate():
     return run(apply_tuned_params(Config()))
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "lr": trial.suggest_float("lr", 3e-05, 0.0006, log=True),
-            "dropout": trial.suggest_float("dropout", 0.05, 0.2),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "lr": 'trial.suggest_float("lr", 3e-05, 0.0006, log=True)',
+                    "dropout": 'trial.suggest_float("dropout", 0.05, 0.2)',
+                },
+                "maximize",
+                main_guard=True,
+            ),
         ),
     ]
 

@@ -6,6 +6,7 @@ import libcst as cst
 
 from .. import ActionCodemod, Decline, Example
 from ._engine import adapt
+from ._examples import objective_and_study
 
 
 class SklearnOptunaHpo(ActionCodemod):
@@ -56,26 +57,14 @@ def train_and_evaluate():
     return clf.score(X_test, y_test)
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "n_estimators": trial.suggest_int("n_estimators", 25, 75),
-            "max_depth": trial.suggest_int("max_depth", 2, 6),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-study.optimize(
-    objective,
-    n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-    catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-)
-print(f"best params: {study.best_params}")
-TUNED_PARAMS.update(study.best_params)
-train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "n_estimators": 'trial.suggest_int("n_estimators", 25, 75)',
+                    "max_depth": 'trial.suggest_int("max_depth", 2, 6)',
+                },
+                "maximize",
+                main_guard=False,
+            ),
         ),
         Example(
             before='''\
@@ -149,26 +138,11 @@ def train_and_evaluate():
     return main()
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "alpha": trial.suggest_float("alpha", 0.1, 10.0, log=True),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {"alpha": 'trial.suggest_float("alpha", 0.1, 10.0, log=True)'},
+                "minimize",
+                main_guard=True,
+            ),
         ),
         Example(
             before='''\
@@ -210,26 +184,11 @@ def train_and_evaluate():
     return main()
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "n_components": trial.suggest_int("n_components", 8, 24, step=8),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {"n_components": 'trial.suggest_int("n_components", 8, 24, step=8)'},
+                "minimize",
+                main_guard=True,
+            ),
         ),
     ]
 

@@ -6,6 +6,7 @@ import libcst as cst
 
 from .. import ActionCodemod, Decline, Example
 from ._engine import adapt
+from ._examples import objective_and_study
 
 
 class TorchOptunaHpo(ActionCodemod):
@@ -73,26 +74,14 @@ def train_and_evaluate():
     return accuracy
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "LR": trial.suggest_float("LR", 0.005, 0.1, log=True),
-            "HIDDEN": trial.suggest_int("HIDDEN", 8, 24, step=8),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-study.optimize(
-    objective,
-    n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-    catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-)
-print(f"best params: {study.best_params}")
-TUNED_PARAMS.update(study.best_params)
-train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "LR": 'trial.suggest_float("LR", 0.005, 0.1, log=True)',
+                    "HIDDEN": 'trial.suggest_int("HIDDEN", 8, 24, step=8)',
+                },
+                "maximize",
+                main_guard=False,
+            ),
         ),
         Example(
             before='''\
@@ -171,27 +160,14 @@ def train_and_evaluate():
     return main()
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "LR": trial.suggest_float("LR", 0.001, 0.02, log=True),
-            "HIDDEN": trial.suggest_int("HIDDEN", 16, 48, step=16),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "LR": 'trial.suggest_float("LR", 0.001, 0.02, log=True)',
+                    "HIDDEN": 'trial.suggest_int("HIDDEN", 16, 48, step=16)',
+                },
+                "minimize",
+                main_guard=True,
+            ),
         ),
         Example(
             before='''\
@@ -248,27 +224,14 @@ def train_and_evaluate():
     return loss
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "lr": trial.suggest_float("lr", 0.005, 0.1, log=True),
-            "hidden": trial.suggest_int("hidden", 4, 12, step=4),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-if __name__ == "__main__":
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(
-        objective,
-        n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-        catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-    )
-    print(f"best params: {study.best_params}")
-    TUNED_PARAMS.update(study.best_params)
-    train_and_evaluate()
-''',
+''' + objective_and_study(
+                {
+                    "lr": 'trial.suggest_float("lr", 0.005, 0.1, log=True)',
+                    "hidden": 'trial.suggest_int("hidden", 4, 12, step=4)',
+                },
+                "minimize",
+                main_guard=True,
+            ),
         ),
         Example(
             before='''\
@@ -309,25 +272,11 @@ def train_and_evaluate():
     return loss.item()
 
 
-def objective(trial: optuna.Trial) -> float:
-    TUNED_PARAMS.update(
-        {
-            "lr": trial.suggest_float("lr", 0.0001, 0.002, log=True),
-        }
-    )
-    return float(train_and_evaluate())
-
-
-study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-study.optimize(
-    objective,
-    n_trials=int(os.environ.get("MLOPS_HPO_TRIALS", "3")),
-    catch=(RuntimeError, ValueError, ArithmeticError),  # a failed trial is logged, the study goes on
-)
-print(f"best params: {study.best_params}")
-TUNED_PARAMS.update(study.best_params)
-train_and_evaluate()
-''',
+''' + objective_and_study(
+                {"lr": 'trial.suggest_float("lr", 0.0001, 0.002, log=True)'},
+                "minimize",
+                main_guard=False,
+            ),
         ),
     ]
 

@@ -15,7 +15,7 @@ import libcst.matchers as m
 from libcst.codemod import SkipFile
 from libcst.helpers import get_full_name_for_node
 
-from .._shared import Imports, replace_node
+from .._shared import Imports, fast_visit, replace_node
 from .._tracking import ModuleIndex, Training, code_of, collect, last_import
 
 _RANGE_FUNCTIONS = ("range", "trange", "tqdm.trange", "tqdm.auto.trange")
@@ -96,7 +96,7 @@ def _loops_in(node: cst.CSTNode) -> list[cst.For | cst.While]:
         def visit_FunctionDef(self, function: cst.FunctionDef) -> bool:
             return False
 
-    node.visit(_Loops())
+    fast_visit(node, _Loops())
     return found
 
 
@@ -163,7 +163,7 @@ def _assignments(node: cst.CSTNode) -> list[cst.Assign]:
         def visit_Assign(self, assign: cst.Assign) -> None:
             found.append(assign)
 
-    node.visit(_Assigns())
+    fast_visit(node, _Assigns())
     return found
 
 
@@ -219,7 +219,7 @@ def find_epoch_loop(tree: cst.Module, imports: Imports) -> EpochLoop:
     index = ModuleIndex.of(tree, imports)
     training = Training(index)
     collector = _LoopCollector()
-    tree.visit(collector)
+    fast_visit(tree, collector)
     candidates: list[tuple[cst.For, tuple[cst.CSTNode, ...], cst.FunctionDef | None, cst.ClassDef | None]] = []
     for loop, path in collector.loops:
         if _range_call(loop, imports) is None and not _is_epoch_name(loop):

@@ -11,7 +11,7 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
 from .. import ActionCodemod, Decline, Example
-from .._shared import Imports, find_calls
+from .._shared import Imports, fast_visit, find_calls
 from .._tracking import Hyperparameters, ModuleIndex, _is_literal, apply_edits, code_of, plan_estimator_tracking, project_name
 from .tracking_torch import wandb_log_call
 
@@ -33,7 +33,7 @@ def _estimator_settings(tree: cst.Module, imports: Imports, found: Hyperparamete
                     if isinstance(target.target, cst.Name):
                         constructors.setdefault(target.target.value, node.value)
 
-    tree.visit(_Assignments())
+    fast_visit(tree, _Assignments())
     for site in find_calls(tree, _is_fit):
         receiver = site.call.func.value
         constructor = receiver if isinstance(receiver, cst.Call) else constructors.get(getattr(receiver, "value", ""))
