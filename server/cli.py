@@ -80,7 +80,7 @@ def _adapt(args: argparse.Namespace) -> int:
         return _fail(f"{args.file} is not UTF-8 text (byte {exc.start})")
     options = Options(strategy=args.strategy, model=args.model, retrieval=args.retrieval, edit_format=args.edit_format,
                       temperature=args.temperature, seed=args.seed)
-    result = adapt(source, args.action, options)
+    result = adapt(source, args.action, options, filename=str(args.file))
     print(f"mlops-lsp: {args.file}: {result.message}", file=sys.stderr)
     if not result.ok:
         return 0 if result.status == "unchanged" else EXIT_USAGE

@@ -52,9 +52,10 @@ Progress = Callable[[str], None]
 
 
 def _run_engine(name: str, tree: libcst.Module, action, facts, options: Options, *,
-                cancel: threading.Event | None = None, progress: Progress | None = None) -> Outcome:
+                cancel: threading.Event | None = None, progress: Progress | None = None,
+                filename: str | None = None) -> Outcome:
     if name == "codemod":
-        return codemod_engine.run(tree, action, facts)
+        return codemod_engine.run(tree, action, facts, filename=filename)
     if options.model is None:
         return Outcome("skip", reason="no model configured (set the `model` option to use the model engine)")
     # Imported here: the model engine's modules are only needed once a model action runs.
@@ -70,10 +71,11 @@ def _can_run_model(engines: list[str], options: Options) -> bool:
 
 def adapt(source: str, action_id: str, options: Options = Options(), *,
           cancel: threading.Event | None = None, progress: Progress | None = None,
-          encoding: str = UTF16) -> Result:
+          encoding: str = UTF16, filename: str | None = None) -> Result:
     """Adapt ``source`` with ``action_id``. ``cancel`` stops a model engine early (the result is then
     "declined" with the reason); ``progress`` receives one-line reports from slow engines; the edits
-    count characters in ``encoding``, the position encoding negotiated with an editor.
+    count characters in ``encoding``, the position encoding negotiated with an editor; ``filename``
+    (the document's path, when it has one) names things the codemods create, e.g. W&B projects.
 
     An engine that finds the script already uses the action's library ends with "unchanged" (a
     second application is not a failure), unless a model engine comes after it in the strategy:
@@ -102,7 +104,8 @@ def adapt(source: str, action_id: str, options: Options = Options(), *,
     tokens = {"prompt": 0, "completion": 0}
     engines = _engines(options.strategy)
     for number, engine in enumerate(engines):
-        outcome = _run_engine(engine, tree, action, facts, options, cancel=cancel, progress=progress)
+        outcome = _run_engine(engine, tree, action, facts, options, cancel=cancel, progress=progress,
+                              filename=filename)
         for key in tokens:
             tokens[key] += outcome.tokens.get(key, 0)
         if outcome.already and not _can_run_model(engines[number + 1:], options):

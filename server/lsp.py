@@ -638,7 +638,7 @@ async def _compute(ls: MlopsLanguageServer, data: Any, command: CommandRequest |
         return None, {"error": stale}
     source = document.source
     options = ls.options
-    work = partial(_adapt_and_release, encoding=ls.position_encoding())
+    work = partial(_adapt_and_release, encoding=ls.position_encoding(), filename=document.path or None)
     try:
         if uses_model(options):
             result = await _adapt_with_model(ls, source, action_id, options, command, work)

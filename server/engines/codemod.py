@@ -21,15 +21,16 @@ log = logging.getLogger(__name__)
 _ALREADY = re.compile(r"the script already (?:uses|prunes)\b")
 
 
-def run(tree: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
-    """Run the candidate codemods on an already parsed module (libcst trees are immutable)."""
+def run(tree: cst.Module, action: Action, facts: DocumentFacts, *, filename: str | None = None) -> Outcome:
+    """Run the candidate codemods on an already parsed module (libcst trees are immutable);
+    ``filename`` is the document's path, when it has one."""
     candidates = codemods_for(action.id, facts.framework)
     if not candidates:
         return Outcome("skip", reason=f"no codemod for {action.id} on {facts.framework or 'this'} scripts")
     reasons: list[str] = []
     for codemod in candidates:
         try:
-            return Outcome("success", code=codemod(CodemodContext()).transform_module(tree).code)
+            return Outcome("success", code=codemod(CodemodContext(filename=filename)).transform_module(tree).code)
         except SkipFile as exc:
             if _ALREADY.match(str(exc)):
                 return Outcome("skip", reason=str(exc), already=True)
