@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 
 import pytest
@@ -32,8 +33,19 @@ def test_a_failing_retrieval_degrades_to_a_prompt_without_docs(caplog: pytest.Lo
     assert docs == ""
     assert any("prompting without documentation" in r.message and "unknown strategy" in r.getMessage()
                for r in caplog.records)
-    # The index libraries stay out of this process.
-    assert "lancedb" not in sys.modules
+    # The index libraries stay out of this process (checked where no other test imported them).
+    probe = ("import sys, logging\n"
+             "from mlops_lsp.actions import get\n"
+             "from mlops_lsp.engines import llm\n"
+             "from mlops_lsp.options import Options\n"
+             "class M:\n small = True\n name = 'none'\n def count_tokens(self, t): return len(t)\n"
+             "s = llm._Session(M(), Options(retrieval='docprompt'), None, lambda _m: None)\n"
+             "s.options = s.options.replace(retrieval='bogus')\n"
+             "llm.retrieve_docs(s, get('tracking.mlflow'), 'print(1)\\n', 'sklearn')\n"
+             "print(sorted(m for m in ('lancedb', 'numpy', 'pyarrow') if m in sys.modules))\n")
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_retrieval_none_does_not_start_the_worker() -> None:
