@@ -12,7 +12,7 @@ Reports
 - quality: recall@k and MRR per search mode (for both backends) and per retrieval strategy on
   tests/docs_index/retrieval_set.json, and per search mode on the held-out set
   tests/docs_index/retrieval_heldout.json (written before the second tuning round, never tuned on);
-  llm-* strategies need a model and are skipped here.
+  llm-* strategies need a model: given ``--model SPEC`` they are scored too (temperature 0).
 """
 
 from __future__ import annotations
@@ -62,6 +62,18 @@ def _timed(calls: list[Callable[[], Any]], rounds: int) -> dict[str, float]:
             "mean_ms": statistics.fmean(wall), "n": len(wall)}
 
 
+def _completer(spec: str) -> Callable[[str], str]:
+    """The model hook of the llm-* strategies: one user message, deterministic."""
+    from mlops_lsp.models import load_backend
+
+    backend = load_backend(spec)
+
+    def complete(prompt: str) -> str:
+        return backend.chat([{"role": "user", "content": prompt}], temperature=0.0, seed=0, max_tokens=300).text
+
+    return complete
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", type=Path, help="use this index dir (ensure only); default: cold build in a temp dir")
@@ -70,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="latency rounds over the labelled queries")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--model", metavar="SPEC", help="score llm-search and llm-docs-search with this model")
     args = parser.parse_args(argv)
 
     from mlops_lsp.docs_index.evaluation import evaluate_modes, evaluate_strategies, format_scores, load_set
@@ -175,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         quality["modes_heldout"] = as_json(held)
         print()
         print(format_scores(f"search modes, held-out set ({len(heldout)} queries, default backends)", held, args.k))
-    strategies = evaluate_strategies(index, labelled["strategies"], ["docprompt", "docs-search"], k=args.k)
+    names = ["docprompt", "docs-search"] + (["llm-search", "llm-docs-search"] if args.model else [])
+    strategies = evaluate_strategies(index, labelled["strategies"], names, k=args.k,
+                                     complete=_completer(args.model) if args.model else None)
     quality["strategies"] = as_json(strategies)
     print()
-    print(format_scores(f"strategies ({len(labelled['strategies'])} cases; llm-* need a model: not run)",
+    print(format_scores(f"strategies ({len(labelled['strategies'])} cases"
+                        f"{'; model ' + args.model if args.model else '; llm-* need a model: not run'})",
                         strategies, args.k))
     results["quality"] = quality
     results["loadavg_end"] = os.getloadavg()
