@@ -137,6 +137,10 @@ def _is_gitattributes(arg: cst.Arg) -> bool:
 class _Translate(cst.CSTTransformer):
     """git-lfs calls -> DVC helpers, ``git add`` -> ``dvc_add``, LFS wording -> DVC wording."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._dropped: set[int] = set()  # statements removed by their block, which keeps their comments
+
     # statements -------------------------------------------------------------------------------
     def leave_SimpleStatementLine(self, original_node, updated_node):
         if len(updated_node.body) != 1:
@@ -170,9 +174,35 @@ class _Translate(cst.CSTTransformer):
             repo = cst.Module(body=[]).code_for_node(receiver)
             args = ", ".join(cst.Module(body=[]).code_for_node(a.value if not a.star else a) for a in kept)
             if not kept:
-                return cst.RemoveFromParent()  # only .gitattributes: DVC's config is staged by dvc_init
+                # only .gitattributes: DVC's config is staged by dvc_init. The enclosing block removes
+                # the line, so that the comments around it move to the next statement.
+                self._dropped.add(id(updated_node))
+                return updated_node
             return updated_node.with_changes(body=[cst.Expr(cst.parse_expression(f"dvc_add({repo}, {args})"))])
         return updated_node
+
+    def leave_IndentedBlock(self, original_node, updated_node):
+        return self._drop_keeping_comments(updated_node)
+
+    def leave_Module(self, original_node, updated_node):
+        return self._drop_keeping_comments(updated_node)
+
+    def _drop_keeping_comments(self, block):
+        if not any(id(statement) in self._dropped for statement in block.body):
+            return block
+        body, carried = [], []
+        for statement in block.body:
+            if id(statement) in self._dropped:
+                carried.extend(line for line in statement.leading_lines if line.comment is not None)
+                comment = statement.trailing_whitespace.comment
+                if comment is not None:
+                    carried.append(cst.EmptyLine(comment=comment))
+                continue
+            if carried:
+                statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines])
+                carried = []
+            body.append(statement)
+        return block.with_changes(body=body, footer=[*carried, *block.footer])
 
     def leave_Call(self, original_node, updated_node):
         repo = _lfs_call(updated_node)
@@ -503,6 +533,111 @@ def publish(repo_dir, remote_url, paths):
     origin.push(refspec="refs/heads/main:refs/heads/main")
     dvc_push(origin.repo)
     origin.push(tags=True)
+'''),
+        # The comments around a removed `git add .gitattributes` move to the next statement.
+        Example(before='''\
+import git
+
+repo = git.Repo.init("data-repo")
+repo.git.lfs("install")
+repo.git.lfs("track", "*.csv")
+# stage the LFS attributes
+repo.git.add(".gitattributes")  # git-lfs needs them committed
+repo.git.add("data.csv")
+repo.index.commit("add data")
+''', after='''\
+import git
+import fnmatch
+from dvc.repo import Repo as DvcRepo
+from pathlib import Path
+
+DVC_DATA_PATTERNS: list[str] = []
+DVC_PUSH_ON_ADD = True
+
+
+def dvc_use_remote(repo, storage) -> None:
+    """Make the local directory ``storage`` DVC's default remote, and stage DVC's config in git."""
+    Path(storage).mkdir(parents=True, exist_ok=True)
+    with DvcRepo(repo.working_tree_dir) as dvc_repo:
+        with dvc_repo.config.edit() as config:
+            config["remote"]["storage"] = {"url": str(Path(storage).resolve())}
+            config["core"]["remote"] = "storage"
+    repo.git.add(".dvc/config", ".dvc/.gitignore", ".dvcignore")
+
+
+def dvc_init(repo) -> None:
+    """DVC next to the git repository, with a storage directory beside the working tree."""
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        return  # already a DVC repository (a clone): keep its remote
+    DvcRepo.init(repo.working_tree_dir).close()
+    dvc_use_remote(repo, f"{Path(repo.working_tree_dir).resolve()}.dvc-storage")
+
+
+def dvc_use_git_remote(repo, url) -> None:
+    """A git remote that is a local path gets its DVC storage beside it."""
+    location = str(url).removeprefix("file://")
+    if "://" not in location and ":" not in location.split("/")[0]:
+        dvc_use_remote(repo, f"{Path(location).resolve()}.dvc-storage")
+
+
+def dvc_is_data(relative: str) -> bool:
+    name = relative.rsplit("/", 1)[-1]
+    return any(
+        fnmatch.fnmatch(relative if "/" in pattern else name, pattern.lstrip("/")) for pattern in DVC_DATA_PATTERNS
+    )
+
+
+def dvc_add(repo, *paths) -> None:
+    """``git add`` the paths; data files among them are added to DVC and git gets their .dvc files."""
+    root = Path(repo.working_tree_dir).resolve()
+    flat = [str(p) for item in paths for p in (item if isinstance(item, (list, tuple)) else [item])]
+    data, to_git = [], []
+    for path in flat:
+        full = (root / path).resolve()
+        candidates = [p for p in full.rglob("*") if p.is_file()] if full.is_dir() else [full]
+        for candidate in candidates:
+            relative = candidate.relative_to(root).as_posix()
+            if relative.split("/")[0] not in (".git", ".dvc") and dvc_is_data(relative):
+                data.append(relative)
+        if not (full.is_file() and full.relative_to(root).as_posix() in data):
+            to_git.append(path)
+    if data:
+        with DvcRepo(str(root)) as dvc_repo:
+            dvc_repo.add([str(root / relative) for relative in data])
+            if DVC_PUSH_ON_ADD:
+                dvc_repo.push()
+        for relative in data:
+            folder = relative.rsplit("/", 1)[0] + "/" if "/" in relative else ""
+            to_git += [f"{relative}.dvc", f"{folder}.gitignore"]
+    if to_git:
+        repo.git.add(*to_git)
+
+
+def dvc_checkout(repo) -> None:
+    """git checkout only swaps the .dvc files: bring the matching data into the workspace."""
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        with DvcRepo(repo.working_tree_dir) as dvc_repo:
+            dvc_repo.checkout()
+
+
+def dvc_pull(repo) -> None:
+    """After git brings new .dvc files (clone, pull), bring their data from the DVC remote."""
+    if Path(repo.working_tree_dir, ".dvc").is_dir():
+        with DvcRepo(repo.working_tree_dir) as dvc_repo:
+            dvc_repo.pull()
+
+
+def dvc_push(repo) -> None:
+    with DvcRepo(repo.working_tree_dir) as dvc_repo:
+        dvc_repo.push()
+
+repo = git.Repo.init("data-repo")
+dvc_init(repo)
+DVC_DATA_PATTERNS.append("*.csv")
+# stage the DVC attributes
+# DVC needs them committed
+dvc_add(repo, "data.csv")
+repo.index.commit("add data")
 '''),
     ]
 
