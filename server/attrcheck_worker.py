@@ -11,13 +11,14 @@ import difflib
 import importlib
 import importlib.util
 import json
-import os
 import pkgutil
 import re
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from mlops_lsp.jsonworker import protocol_stdout
 
 # Flavour submodules named after the framework a script uses (mlflow.pytorch for torch).
 _HINT_ALIASES = {"torch": "pytorch", "sklearn": "sklearn", "lightning": "pytorch", "pytorch_lightning": "pytorch",
@@ -97,10 +98,7 @@ def check(path: str, hints: list[str]) -> str | None:
 
 
 def main() -> int:
-    # The libraries may print on import; the protocol gets its own copy of stdout, and fd 1 goes to stderr.
-    channel = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    channel = protocol_stdout()
     for line in sys.stdin:
         if not line.strip():
             continue

@@ -14,9 +14,19 @@ import queue
 import subprocess
 import sys
 import threading
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 log = logging.getLogger(__name__)
+
+
+def protocol_stdout() -> IO[str]:
+    """Worker side: a private copy of stdout for the protocol; fd 1 then writes to stderr, so that
+    what the imported libraries print cannot corrupt the answers."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)
 
 
 class WorkerError(RuntimeError):

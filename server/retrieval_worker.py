@@ -10,9 +10,10 @@ or ``{"error": "one line"}``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any, TextIO
+
+from mlops_lsp.jsonworker import protocol_stdout
 
 _index: Any = None
 
@@ -57,10 +58,7 @@ def _retrieve(request: dict[str, Any], channel: TextIO) -> dict[str, Any]:
 
 
 def main() -> int:
-    # Libraries may print; the protocol gets its own copy of stdout and fd 1 goes to stderr.
-    channel = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    channel = protocol_stdout()
     for line in sys.stdin:
         if not line.strip():
             continue

@@ -33,6 +33,8 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
+from mlops_lsp.jsonworker import protocol_stdout
+
 FATAL_EXIT = 3
 
 
@@ -62,22 +64,13 @@ class _Channel:
             self._out.flush()
 
 
-def _protocol_stdout() -> IO[str]:
-    """A private copy of stdout for the protocol; fd 1 then writes to stderr."""
-    sys.stdout.flush()
-    protocol_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)
-
-
 def one_line(message: object, limit: int = 300) -> str:
     text = " ".join(str(message).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def serve(model: str, load: Callable[[], Engine]) -> int:
-    channel = _Channel(_protocol_stdout())
+    channel = _Channel(protocol_stdout())
     try:
         engine = load()
     except WorkerFatal as exc:
