@@ -37,13 +37,13 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("sklearn-tree-mlflow-region", "sklearn-tree-regression", "tracking.mlflow"),
-    Scenario("sklearn-tree-mlflow-nofence", "sklearn-tree-regression", "tracking.mlflow", inject="no-fence"),
-    Scenario("sklearn-tree-mlflow-badattr", "sklearn-tree-regression", "tracking.mlflow", inject="bad-attr"),
+    Scenario("svm-digits-mlflow-region", "sklearn-svm-digits", "tracking.mlflow"),
+    Scenario("svm-digits-mlflow-nofence", "sklearn-svm-digits", "tracking.mlflow", inject="no-fence"),
+    Scenario("svm-digits-mlflow-badattr", "sklearn-svm-digits", "tracking.mlflow", inject="bad-attr"),
     Scenario("sklearn-tree-mlflow-whole", "sklearn-tree-regression", "tracking.mlflow", edit_format="whole"),
     Scenario("regression-mlp-wandb-region", "pytorch-regression-mlp", "tracking.wandb"),
     # The codemod declines this one (the script already uses MLflow): the `auto` fallback test.
-    Scenario("short-partial-mlflow-region", "tests/data/llm/short_sklearn_partial.py", "tracking.mlflow"),
+    Scenario("short-partial-mlflow", "tests/data/llm/short_sklearn_partial.py", "tracking.mlflow"),
 ]
 
 
@@ -201,19 +201,18 @@ class _Scripted:
 
 
 def derive_badattr(out: Path) -> None:
-    """``sklearn-tree-mlflow-badattr`` without a model: the real first answer of
-    ``sklearn-tree-mlflow-region`` with ``mlflow.start_run`` renamed (injected), then that real answer
-    unmodified as the repair answer (marked hand-written: the real repair call timed out on an
-    overloaded 2-core machine). Exercises the repair loop deterministically."""
-    region = json.loads((out / "sklearn-tree-mlflow-region.json").read_text(encoding="utf-8"))
-    real = region["exchanges"][0]["completion"]
+    """``svm-digits-mlflow-badattr`` without a model: the real answer of ``svm-digits-mlflow-region``
+    that passed, with ``mlflow.start_run`` renamed (injected), then that real answer unmodified as
+    the repair answer (marked). Exercises the repair loop deterministically."""
+    region = json.loads((out / "svm-digits-mlflow-region.json").read_text(encoding="utf-8"))
+    real = region["exchanges"][-1]["completion"]  # the answer that passed
     bad = dict(real, text=_corrupt(real["text"], "bad-attr"))
-    scenario = next(s for s in SCENARIOS if s.name == "sklearn-tree-mlflow-badattr")
+    scenario = next(s for s in SCENARIOS if s.name == "svm-digits-mlflow-badattr")
     recorder = Recorder(_Scripted([bad, real]), None)
     data = record(scenario, recorder, region["model"], out, wrap=False)
     data["exchanges"][0]["injected"] = "bad-attr"
-    data["exchanges"][1]["injected"] = ("hand-written: the real model's unmodified first answer stands in for the "
-                                        "repair answer (the real repair call timed out on the overloaded machine)")
+    data["exchanges"][1]["injected"] = ("hand-written: the real model's answer of svm-digits-mlflow-region stands in "
+                                        "for the repair answer (derived without a model)")
     (out / f"{scenario.name}.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -223,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="scenario names (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "data" / "recorded")
     parser.add_argument("--derive-badattr", action="store_true",
-                        help="write sklearn-tree-mlflow-badattr.json from the region recording, without a model")
+                        help="write svm-digits-mlflow-badattr.json from the region recording, without a model")
     args = parser.parse_args(argv)
     if args.derive_badattr:
         derive_badattr(args.out)

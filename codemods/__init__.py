@@ -29,13 +29,7 @@ import libcst.matchers as m
 from libcst.codemod import Codemod, CodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor
 
-
-@dataclass(frozen=True)
-class Example:
-    """A script the codemod adapts, and exactly what it must produce."""
-
-    before: str
-    after: str
+from ..actions import Example  # noqa: F401  (re-exported: codemods declare their examples with it)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import importlib.metadata
 from functools import cache
 from typing import Literal
 
-from .actions import Action
+from .actions import Action, Example
 
 EditFormat = Literal["region", "search-replace", "whole"]
 
@@ -21,15 +21,16 @@ SYSTEM = ("You are an expert Python MLOps engineer. You adapt machine-learning t
 _API_NOTES = {
     "mlflow": "MLflow {v}: `import mlflow`; `mlflow.set_tracking_uri(os.environ.get(\"MLFLOW_TRACKING_URI\", \"sqlite:///mlflow.db\"))`; "
               "`with mlflow.start_run():`; `mlflow.log_params(dict)`, `mlflow.log_metric(key, value, step=...)`; "
-              "models: `mlflow.sklearn.log_model(model, name=...)` / `mlflow.pytorch.log_model(model, name=...)` (not `artifact_path`).",
+              "models: `mlflow.sklearn.log_model(model, name=..., input_example=..., registered_model_name=...)` / `mlflow.pytorch.log_model(...)` "
+              "(not `artifact_path`); registering needs `registered_model_name`.",
     "wandb": "wandb {v}, offline: `run = wandb.init(project=..., config={{...}}, mode=os.environ.get(\"WANDB_MODE\", \"offline\"))`; "
              "`run.log({{...}}, step=...)` with plain numbers; `run.finish()` at the end; never `wandb.login()`.",
     "optuna": "Optuna {v}: `def objective(trial):` with `trial.suggest_float/suggest_int/suggest_categorical`, returns the metric; "
               "`optuna.create_study(direction=..., storage=os.environ.get(\"OPTUNA_STORAGE\"))` (keywords only); "
-              "`study.optimize(objective, n_trials=5)`; then train once more with `study.best_params`.",
+              "`study.optimize(objective, n_trials=5)`; then train once more with `study.best_params`, whose keys are the names given to `trial.suggest_*`.",
     "nncf": "NNCF {v}: `create_compressed_model`/`NNCFConfig` no longer exist; use "
             "`model = nncf.prune(model, mode=nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_LOCAL, ratio=0.5, examples_inputs=example_batch)` "
-            "before creating the optimizer.",
+            "before creating the optimizer; a bare `nn.Sequential` model must become a `SequentialForNncf` as in the example.",
     "torch": "torch {v}: `import torch.nn.utils.prune as prune`; during training call "
              "`prune.global_unstructured([(m, \"weight\") for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))], "
              "pruning_method=prune.L1Unstructured, amount=0.2)` at some epochs so the sparsity reaches at least 0.3.",
@@ -52,10 +53,24 @@ def constraints(action: Action) -> str:
     lines = [
         "- Keep the script's behaviour: same training, same printed output, same files written.",
         f"- Use the current API of the installed version. {note}".rstrip(),
+        "- Keep every statement of the code you rewrite (the variables it defines included): add to it, do not drop lines.",
         "- Write real code only: no placeholders, no `...`, no comments like 'rest of the code'.",
         "- Do not add command-line arguments or configuration files.",
     ]
     return "\n".join(lines)
+
+
+EXAMPLE_MAX_LINES = 80  # longer codemod examples are mostly helpers a small model cannot reproduce
+
+
+def example(action: Action, framework: str | None) -> Example | None:
+    """The one-shot example: the shortest example of a codemod for this action and framework, else
+    the action's own (the pruning and DVC codemods' examples are mostly their helpers)."""
+    from .codemods import codemods_for
+
+    candidates = [e for c in codemods_for(action.id, framework) for e in c.EXAMPLES
+                  if len(e.after.splitlines()) <= EXAMPLE_MAX_LINES]
+    return min(candidates, key=lambda e: len(e.after), default=action.example)
 
 
 def _answer_format(edit_format: EditFormat, region_lines: str | None) -> str:
@@ -69,10 +84,8 @@ def _answer_format(edit_format: EditFormat, region_lines: str | None) -> str:
     return "Return the complete adapted file in one ```python block."
 
 
-def build(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None = None,
-          region_lines: str | None = None, docs: str = "") -> list[dict[str, str]]:
-    """The chat messages for one adaptation request. In the region format the model sees the whole
-    script and is asked to rewrite only the region."""
+def _request(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None,
+             region_lines: str | None, docs: str) -> str:
     parts = [f"Task: {action.task}", f"Constraints:\n{constraints(action)}"]
     if docs.strip():
         parts.append(f"Documentation of the installed {action.library}:\n{docs.strip()}")
@@ -80,21 +93,40 @@ def build(action: Action, source: str, *, edit_format: EditFormat, region_code: 
         # Small models answer with the LAST code block they were shown: the whole script comes first,
         # for context, and the region to rewrite comes last, right before the instruction.
         parts.append(f"The whole script, for context (do not return it):\n```python\n{source.rstrip()}\n```")
-        parts.append(f"Rewrite this part of the script ({region_lines}), which holds the training code, "
-                     f"to do the task:\n```python\n{region_code.rstrip()}\n```")
+        parts.append(f"Rewrite this part of the script ({region_lines}), which holds the training code:\n"
+                     f"```python\n{region_code.rstrip()}\n```")
     else:
         parts.append(f"The script:\n```python\n{source.rstrip()}\n```")
-    parts.append(_answer_format(edit_format, region_lines))
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+    # The task again, last: a small model that reads it only at the top returns the code unchanged.
+    parts.append(f"{_answer_format(edit_format, region_lines)} The task: {action.task}")
+    return "\n\n".join(parts)
+
+
+def build(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None = None,
+          region_lines: str | None = None, docs: str = "", shown: Example | None = None) -> list[dict[str, str]]:
+    """The chat messages for one adaptation request. In the region format the model sees the whole
+    script and is asked to rewrite only the region. ``shown``, a worked example of the task, comes
+    first as an earlier exchange (a one-shot chat: small models follow a shown answer better than
+    a described one)."""
+    messages = [{"role": "system", "content": SYSTEM}]
+    if shown is not None:
+        example_request = _request(action, shown.before, edit_format="whole", region_code=None, region_lines=None,
+                                   docs="")
+        messages += [{"role": "user", "content": example_request},
+                     {"role": "assistant", "content": f"```python\n{shown.after.rstrip()}\n```"}]
+    messages.append({"role": "user", "content": _request(action, source, edit_format=edit_format,
+                                                         region_code=region_code, region_lines=region_lines,
+                                                         docs=docs)})
+    return messages
 
 
 def repair(messages: list[dict[str, str]], answer: str, problems: list[str], edit_format: EditFormat,
            region_lines: str | None) -> list[dict[str, str]]:
-    """The conversation for a repair round: the first request, the last answer, and what was wrong.
-    Only the last attempt is kept: the context is small."""
+    """The conversation for a repair round: the first request (with its example), the last answer,
+    and what was wrong. Only the last attempt is kept: the context is small."""
     listed = "\n".join(f"- {p}" for p in problems[:6])
     again = {"region": f"Return the corrected region ({region_lines}) again, complete, in one ```python block.",
              "search-replace": "Return corrected SEARCH/REPLACE blocks for the ORIGINAL file.",
              "whole": "Return the corrected complete file in one ```python block."}[edit_format]
-    return [*messages[:2], {"role": "assistant", "content": answer},
+    return [*messages, {"role": "assistant", "content": answer},
             {"role": "user", "content": f"Your answer has these problems:\n{listed}\n\n{again}"}]

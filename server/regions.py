@@ -152,40 +152,78 @@ def _import_requests(statement: cst.SimpleStatementLine) -> list[tuple[str, str 
     return requests
 
 
+def _bound_names(statement: cst.CSTNode) -> set[str]:
+    """Names a top-level def, class or plain assignment binds."""
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return {statement.name.value}
+    if isinstance(statement, cst.SimpleStatementLine):
+        targets = [t.target for small in statement.body if isinstance(small, cst.Assign) for t in small.targets]
+        targets += [small.target for small in statement.body if isinstance(small, cst.AnnAssign)]
+        return {t.value for t in targets if isinstance(t, cst.Name)}
+    return set()
+
+
 def _same_statements(a: cst.CSTNode, b: cst.CSTNode) -> bool:
     return cst.Module(body=[a]).code.strip() == cst.Module(body=[b]).code.strip()  # type: ignore[list-item]
 
 
+def _present(statement: cst.CSTNode, answer_lines: set[str]) -> bool:
+    lines = {line.strip() for line in cst.Module(body=[statement]).code.splitlines()}  # type: ignore[list-item]
+    return lines - {""} <= answer_lines
+
+
+def _with_skipped_ends(original: list[cst.CSTNode], statements: list, answer: str) -> list:
+    """Small models often start their answer at the statement they change, or stop after it: when
+    the answer opens (or ends) with an unchanged statement of the region, and the region's statements
+    before (after) it appear nowhere in the answer, they were left out, not deleted: keep them."""
+    answer_lines = {line.strip() for line in answer.splitlines()}
+    first = next((i for i, s in enumerate(original) if _same_statements(s, statements[0])), 0)
+    if first and not any(_present(s, answer_lines) for s in original[:first]):
+        opening = statements[0]
+        if hasattr(opening, "leading_lines") and not opening.leading_lines:
+            opening = opening.with_changes(leading_lines=original[first].leading_lines)
+        statements = [*original[:first], opening, *statements[1:]]
+    last = next((i for i in range(len(original) - 1, -1, -1) if _same_statements(original[i], statements[-1])), None)
+    if last is not None and last < len(original) - 1 and not any(_present(s, answer_lines) for s in original[last + 1:]):
+        statements = statements + original[last + 1:]
+    return statements
+
+
 def splice(module: cst.Module, region: Region, answer: str) -> str:
     """The file with ``region`` replaced by ``answer``; top-level imports of the answer are added to
-    the module's imports (deduplicated). A whole file returned instead of the region is accepted
-    when it keeps most of the code outside the region."""
+    the module's imports (deduplicated). Of a whole file returned instead of the region, only the
+    region's part is used: the code outside the region stays as it is, by construction."""
     try:
         returned = cst.parse_module(answer)
     except cst.ParserSyntaxError as exc:
         raise SpliceError(f"your code does not parse: line {exc.raw_line}: {exc.message.splitlines()[0][:120]}") from None
     body = list(module.body)
     outside = body[: region.start] + body[region.end:]
-    non_import_outside = [s for s in outside if not _is_import(s)]
-    kept_outside = sum(any(_same_statements(s, r) for r in returned.body) for s in non_import_outside)
-    if non_import_outside and kept_outside > len(non_import_outside) / 2:
-        # The model returned the whole file: use it as is (validation judges deletions).
-        return returned.code
+    # A whole file returned instead of the region goes the same way: what it repeats or rewrites
+    # of the code outside the region is dropped below, so only its region is used.
     imports = [s for s in returned.body if _is_import(s)]
     statements = [s for s in returned.body if not _is_import(s)]
     # Statements the model copied from outside the region (an unchanged helper, a repeated
     # constant) must not be duplicated.
     statements = [s for s in statements if not any(_same_statements(s, o) for o in outside)]
+    # A definition of a name the file defines outside the region is that code rewritten (a small
+    # model "fixes" a helper it was only shown): the region contract keeps the original.
+    defined_outside = {name for o in outside if not _is_import(o) for name in _bound_names(o)}
+    statements = [s for s in statements if not _bound_names(s) & defined_outside]
     if not statements:
         first = region.code.strip().splitlines()[0]
         raise SpliceError(f"your answer repeats code from outside the region; return the REGION ({region.describe()}), "
                           f"which starts with `{first[:80]}`, rewritten to do the task")
+    statements = _with_skipped_ends(body[region.start:region.end], statements, answer)
     first_original = body[region.start]
     # Keep the blank lines/comments that separated the region from what precedes it.
     if hasattr(first_original, "leading_lines") and hasattr(statements[0], "leading_lines"):
         statements[0] = statements[0].with_changes(leading_lines=first_original.leading_lines)
     new_module = module.with_changes(body=body[: region.start] + statements + body[region.end:])
-    requests = [r for s in imports for r in _import_requests(s)]  # type: ignore[arg-type]
+    # Only imports the kept code uses: those of dropped statements (a rewritten helper) would linger.
+    used = set(re.findall(r"\b\w+\b", "".join(cst.Module(body=[s]).code for s in statements)))
+    requests = [r for s in imports for r in _import_requests(s)  # type: ignore[arg-type]
+                if (r[2] or r[1] or r[0].split(".")[0]) in used]
     if not requests:
         return new_module.code
     context = CodemodContext()

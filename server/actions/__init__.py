@@ -17,6 +17,14 @@ from ..detect import DocumentFacts
 
 
 @dataclass(frozen=True)
+class Example:
+    """A script an action adapts, and what it becomes (codemods' tests; the model's one-shot example)."""
+
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
 class Action:
     id: str
     title: str
@@ -25,6 +33,8 @@ class Action:
     frameworks: tuple[str, ...]  # frameworks (see detect.FRAMEWORKS) the action applies to
     checker: str  # "module:function" run by the bench on a finished sandbox
     task: str  # what the action does, in the words a prompt to a model uses
+    # The model's one-shot example where the codemods' own examples are too long to show (helpers).
+    example: Example | None = None
 
     def applies_to(self, facts: DocumentFacts) -> bool:
         """Cheap detector used when listing code actions."""

@@ -1,4 +1,4 @@
-from . import Action
+from . import Action, Example
 
 ACTION = Action(
     id='pruning.nncf',
@@ -8,6 +8,54 @@ ACTION = Action(
     frameworks=('pytorch',),
     checker="mlops_lsp.bench.checkers.pruning_nncf:check",
     task=(
-        'Add during-training magnitude pruning with NNCF 3.x: nncf.prune(...) on the model with a magnitude pruning scheduler stepped every epoch, so that the model trains on with pruning masks and reaches the target sparsity.'
+        'Add during-training magnitude pruning with NNCF 3.x: nncf.prune(...) puts magnitude pruning masks (ratio 0.5) on the model\'s Linear/Conv weights before or during training, and the model trains on with the masks.'
+    ),
+    example=Example(
+        before='''\
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+x, y = torch.randn(64, 8), torch.randn(64, 1)
+epochs = 4
+for epoch in range(epochs):
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+    print(f"epoch {epoch}: loss {loss.item():.4f}")
+torch.save(model.state_dict(), "model.pt")
+''',
+        after='''\
+import nncf
+import torch
+from torch import nn
+
+
+class SequentialForNncf(nn.Sequential):
+    """nn.Sequential that skips the hook storage nncf.prune adds to the model as a submodule."""
+
+    def forward(self, x):
+        for module in self._modules.values():
+            if type(module).__name__ != "HookStorage":
+                x = module(x)
+        return x
+
+
+model = SequentialForNncf(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+x, y = torch.randn(64, 8), torch.randn(64, 1)
+# Magnitude pruning masks on every Linear/Conv weight; training goes on with the masks applied.
+model = nncf.prune(model, mode=nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_LOCAL, ratio=0.5, examples_inputs=x[:1])
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+epochs = 4
+for epoch in range(epochs):
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+    print(f"epoch {epoch}: loss {loss.item():.4f}")
+torch.save(model.state_dict(), "model.pt")
+''',
     ),
 )

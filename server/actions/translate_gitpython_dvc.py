@@ -1,4 +1,4 @@
-from . import Action
+from . import Action, Example
 
 ACTION = Action(
     id='translate.gitpython-dvc',
@@ -9,5 +9,40 @@ ACTION = Action(
     checker="mlops_lsp.bench.checkers.translate_gitpython_dvc:check",
     task=(
         "Translate data versioning done with GitPython and git-lfs into DVC's Python API: dvc.repo.Repo.init/add/commit/push with a DVC remote configured from the script's git remote; git keeps the .dvc files and the script's other git operations."
+    ),
+    example=Example(
+        before='''\
+from pathlib import Path
+
+import git
+
+repo = git.Repo.init("data-repo")
+repo.git.lfs("install", "--local")
+repo.git.lfs("track", "*.csv")
+Path(repo.working_tree_dir, "data.csv").write_text("x,y\\n1,2\\n")
+repo.git.add(".gitattributes", "data.csv")
+repo.index.commit("add data")
+''',
+        after='''\
+from pathlib import Path
+
+import git
+from dvc.repo import Repo as DvcRepo
+
+repo = git.Repo.init("data-repo")
+# DVC instead of git-lfs: a DVC repository in the git working tree, with a local storage remote.
+dvc_repo = DvcRepo.init(repo.working_tree_dir)
+storage = Path(repo.working_tree_dir).resolve().parent / "data-repo.dvc-storage"
+storage.mkdir(parents=True, exist_ok=True)
+with dvc_repo.config.edit() as conf:
+    conf["remote"]["storage"] = {"url": str(storage)}
+    conf["core"]["remote"] = "storage"
+Path(repo.working_tree_dir, "data.csv").write_text("x,y\\n1,2\\n")
+# DVC stores the data file; git commits the small data.csv.dvc file in its place.
+dvc_repo.add(str(Path(repo.working_tree_dir, "data.csv")))
+dvc_repo.push()
+repo.git.add(".dvc/config", ".dvcignore", "data.csv.dvc", ".gitignore")
+repo.index.commit("add data")
+''',
     ),
 )

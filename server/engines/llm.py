@@ -10,6 +10,7 @@ what still fails is a failure with the first problem as its reason. Engines neve
 
 from __future__ import annotations
 
+import ast
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ from . import Outcome
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
+REGION_MAX_SHARE = 0.6  # of the file's lines
 DOCS_BUDGET_TOKENS = 1200  # documentation share of an ~8k context
 SMALL_CONTEXT = 8192
 RETRIEVAL_TIMEOUT = 900.0  # the first use builds the index (minutes)
@@ -83,7 +85,7 @@ class _Session:
     def remaining(self) -> float:
         return max(1.0, self.options.timeout - (time.monotonic() - self.started))
 
-    def chat(self, messages: list[dict[str, str]], max_tokens: int, what: str) -> Any:
+    def chat(self, messages: list[dict[str, str]], max_tokens: int, what: str, attempt: int = 0) -> Any:
         self.check_cancel()
         generated = 0
         last_report = 0.0
@@ -97,7 +99,9 @@ class _Session:
                 self.progress(f"{what}: {generated} tokens")
 
         self.progress(f"{what}: waiting for the model")
-        completion = self.backend.chat(messages, temperature=self.options.temperature, seed=self.options.seed,
+        completion = self.backend.chat(messages, temperature=self.options.temperature,
+                                       # a repair round must not redraw the answer it is repairing
+                                       seed=self.options.seed + attempt,
                                        max_tokens=max_tokens, stop=None, on_token=on_token, cancel=self.cancel,
                                        timeout=self.remaining())
         self.tokens["prompt"] += completion.prompt_tokens
@@ -181,10 +185,29 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
     found = validate.problems(source, code)
     if found and found[0].startswith("the adapted code does not parse"):
         return found
+    found += _dropped_definitions(source, code)
     if not _uses_library(action, code):
         found.append(f"the code does not use {action.library}: the task was not done")
     found += attrcheck.problems(code, {action.library}, set(facts.modules), cancel=cancel)
     return found
+
+
+def _dropped_definitions(source: str, code: str) -> list[str]:
+    """For names the answer leaves undefined that the original defined, the original line: small
+    models drop a statement of the region (``rng = ...``) and cannot find it again from the name alone."""
+    missing = set(validate.undefined_names(code) - validate.undefined_names(source))
+    if not missing:
+        return []
+    hints = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)} & missing
+            line = (ast.get_source_segment(source, node) or "").splitlines()
+            if names and line:
+                hints.append(f"the original defines {', '.join(sorted(names))} with `{line[0][:120]}`: keep that statement")
+                missing -= names
+    return hints[:3]
 
 
 def _apply(answer: Any, edit_format: prompts.EditFormat, module: cst.Module,
@@ -209,24 +232,30 @@ def _with_missing_imports(source: str, code: str) -> str:
     return regions.add_missing_imports(code, missing) if missing else code
 
 
+def _share(region: regions.Region, source: str) -> float:
+    return (region.last_line - region.first_line + 1) / max(1, len(source.splitlines()))
+
+
 def _adapt(session: _Session, module: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
     source = module.code
     edit_format = choose_format(session.options.edit_format, session.backend)
     region = regions.select(module, action.id) if edit_format == "region" else None
-    if edit_format == "region" and region is None:
-        edit_format = "whole"
+    if edit_format == "region" and (region is None or _share(region, source) > REGION_MAX_SHARE):
+        # No region, or one that is most of the file: the whole file costs little more to rewrite,
+        # and small models shown most of a file as "a part" tend to hand it back unchanged.
+        edit_format, region = "whole", None
     docs = retrieve_docs(session, action, source, facts.framework)
     # options.timeout is for the model: a first-use index build must not eat it.
     session.started = time.monotonic()
     region_lines = region.describe() if region else None
     first = prompts.build(action, source, edit_format=edit_format, region_code=region.code if region else None,
-                          region_lines=region_lines, docs=docs)
+                          region_lines=region_lines, docs=docs, shown=prompts.example(action, facts.framework))
     expected = region.code if region else source
     messages = first
     found: list[str] = []
     for attempt in range(session.options.repair_rounds + 1):
         what = "generating" if attempt == 0 else f"repair round {attempt}"
-        answer = session.chat(messages, _max_tokens(session, messages, expected), what)
+        answer = session.chat(messages, _max_tokens(session, messages, expected), what, attempt)
         session.check_cancel()
         session.progress(f"{what}: validating")
         try:

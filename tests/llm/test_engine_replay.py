@@ -1,8 +1,7 @@
 """The model engine end to end through ``core.adapt``, answered by recorded responses of the real
 local model (``benchmarks/record_model_responses.py``). Two recordings start with an injected bad
-first answer (marked in the file) so that the repair round is exercised; in ``badattr`` the repair
-answer is marked hand-written (the real model's first answer; the real repair call timed out on an
-overloaded machine)."""
+first answer (marked in the file) so that the repair round is exercised; ``badattr`` is derived
+without a model: its repair answer is the real answer of ``svm-digits-mlflow-region`` (marked so)."""
 
 from __future__ import annotations
 
@@ -45,22 +44,24 @@ def _recorded_tokens(data: dict, calls: int | None = None) -> dict[str, int]:
 
 
 def test_region_answer_is_spliced_validated_and_counted() -> None:
-    path, data = _recording("sklearn-tree-mlflow-region")
+    path, data = _recording("svm-digits-mlflow-region")
     source = _source(data)
     messages: list[str] = []
     result = core.adapt(source, "tracking.mlflow", _options(path, data), progress=messages.append)
     assert result.status == "ok", result.message
     assert result.engine == "llm"
     assert "mlflow.start_run(" in result.source and "import mlflow" in result.source
-    # The code before the region is untouched except for added imports.
-    before = source.split("rng = np.random.RandomState(1)")[0]
-    assert all(line in result.source for line in before.splitlines() if line)
+    # The code outside the region (``main``) is untouched; only imports are added.
+    region_start = source.index("def main():")
+    region_end = source.index('if __name__ == "__main__":')
+    assert result.source.endswith(source[region_end:])
+    assert all(line in result.source for line in source[:region_start].splitlines())
     assert result.tokens == _recorded_tokens(data)
     assert any(m.startswith("generating") for m in messages) and any("validating" in m for m in messages)
 
 
 def test_invalid_first_answer_is_repaired_in_a_second_round() -> None:
-    path, data = _recording("sklearn-tree-mlflow-badattr")
+    path, data = _recording("svm-digits-mlflow-badattr")
     assert data["exchanges"][0]["injected"] == "bad-attr", "the first answer of this recording is the injected bad one"
     repair_request = data["exchanges"][1]["messages"][-1]["content"]
     assert "mlflow has no attribute begin_run; did you mean mlflow." in repair_request
@@ -70,19 +71,19 @@ def test_invalid_first_answer_is_repaired_in_a_second_round() -> None:
     assert result.tokens == _recorded_tokens(data)
 
 
-def test_a_repair_answer_that_drops_the_task_is_a_clean_failure() -> None:
-    # Recorded: the injected prose-only first answer, then the real model's repairs, which drop
-    # names the rest of the script still uses (X_grid, test_mse): never applied, one line.
-    path, data = _recording("sklearn-tree-mlflow-nofence")
+def test_an_answer_without_code_block_is_repaired_in_a_second_round() -> None:
+    # Recorded: the injected prose-only first answer, then the real model's repair.
+    path, data = _recording("svm-digits-mlflow-nofence")
+    assert data["exchanges"][0]["injected"] == "no-fence"
     assert "no ```python code block" in data["exchanges"][1]["messages"][-1]["content"]
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, repair_rounds=1))
-    assert result.status == "declined" and result.source is None and "\n" not in result.message
-    assert "undefined name(s): X_grid, test_mse" in result.message and "after 1 repair round" in result.message
+    assert result.status == "ok", result.message
+    assert "import mlflow" in result.source and "mlflow.sklearn.autolog()" in result.source
     assert result.tokens == _recorded_tokens(data, calls=2)
 
 
 def test_without_repair_rounds_the_bad_answer_is_a_clean_failure() -> None:
-    path, data = _recording("sklearn-tree-mlflow-nofence")
+    path, data = _recording("svm-digits-mlflow-nofence")
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, repair_rounds=0))
     assert result.status == "declined"
     assert "no ```python code block" in result.message and "\n" not in result.message
@@ -90,8 +91,8 @@ def test_without_repair_rounds_the_bad_answer_is_a_clean_failure() -> None:
 
 
 def test_a_request_without_recording_fails_with_one_line() -> None:
-    path, data = _recording("sklearn-tree-mlflow-region")
-    source = _source(data).replace("max_depth = 5", "max_depth = 6")
+    path, data = _recording("svm-digits-mlflow-region")
+    source = _source(data).replace("C = 5.0", "C = 6.0")
     result = core.adapt(source, "tracking.mlflow", _options(path, data))
     assert result.status == "declined"
     assert "no recorded response" in result.message and "\n" not in result.message
@@ -99,18 +100,18 @@ def test_a_request_without_recording_fails_with_one_line() -> None:
 
 def test_auto_falls_back_to_the_model_where_the_codemod_declines() -> None:
     # Recorded: the codemod declines (the script already uses MLflow, partly); the real model then
-    # drops the assignment of max_depth from its region, so the fallback ends in a clean, explained decline.
-    path, data = _recording("short-partial-mlflow-region")
+    # hands the script back unchanged, so the fallback ends in a clean, explained decline.
+    path, data = _recording("short-partial-mlflow")
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto", repair_rounds=0))
     assert result.status == "declined"
     assert result.diagnostics[0].startswith("codemod: the script already uses MLflow")
-    assert result.diagnostics[1].startswith("llm: undefined name(s): max_depth")
+    assert result.diagnostics[1].startswith("llm: the code is unchanged: the task was not done")
     first = data["exchanges"][0]["completion"]
     assert result.tokens == {"prompt": first["prompt_tokens"], "completion": first["completion_tokens"]}
 
 
 def test_auto_does_not_call_the_model_when_the_codemod_succeeds() -> None:
-    path, data = _recording("sklearn-tree-mlflow-region")
+    path, data = _recording("svm-digits-mlflow-region")
     # Any model call would fail: this recording holds no answer for the short script.
     source = (ROOT / "tests" / "data" / "llm" / "short_sklearn.py").read_text(encoding="utf-8")
     result = core.adapt(source, "tracking.mlflow", _options(path, data, strategy="auto"))
@@ -119,7 +120,7 @@ def test_auto_does_not_call_the_model_when_the_codemod_succeeds() -> None:
 
 
 def test_bad_model_spec_and_cancellation_are_one_line_declines() -> None:
-    path, data = _recording("sklearn-tree-mlflow-region")
+    path, data = _recording("svm-digits-mlflow-region")
     source = _source(data)
     bad = core.adapt(source, "tracking.mlflow", _options(path, data, model="nonsense:xyz"))
     assert bad.status == "declined" and "model error: bad model spec" in bad.message

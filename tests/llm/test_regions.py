@@ -79,6 +79,47 @@ def test_splice_drops_statements_copied_from_outside_the_region() -> None:
     assert out == source
 
 
+def test_splice_keeps_the_unchanged_statements_an_answer_leaves_out_at_either_end() -> None:
+    source = _source("pytorch-regression-mlp")
+    module = cst.parse_module(source)
+    region = regions.select(module, "pruning.torch")
+    assert region is not None and region.code.startswith("torch.manual_seed(0)")
+    # The answer starts at the model (the seeds and the data before it are left out) and stops
+    # after the training loop (the saving after it is left out); it changes a line in between.
+    start = region.code.index("model = nn.Sequential")
+    end = region.code.index("torch.save(")
+    answer = region.code[start:end].replace("loss_fn = nn.MSELoss()\n", "loss_fn = nn.L1Loss()\n")
+    out = regions.splice(module, region, answer)
+    assert out == source.replace("loss_fn = nn.MSELoss()\n", "loss_fn = nn.L1Loss()\n")
+
+
+def test_splice_does_not_restore_statements_the_answer_moved() -> None:
+    source = _source("pytorch-regression-mlp")
+    module = cst.parse_module(source)
+    region = regions.select(module, "hpo.optuna")
+    assert region is not None
+    start = region.code.index("model = nn.Sequential")
+    # "epochs = 5" moved below the model: the leading statements are not all absent, so the
+    # answer is taken as it is (validation judges what is missing).
+    answer = region.code[start:].replace("loss_fn = nn.MSELoss()\n", "loss_fn = nn.MSELoss()\nepochs = 5\n")
+    out = regions.splice(module, region, answer)
+    assert "torch.manual_seed(0)" not in out
+
+
+def test_splice_keeps_the_original_of_code_outside_the_region_the_answer_rewrote() -> None:
+    source = _source("sklearn-svm-digits")
+    module = cst.parse_module(source)
+    region = regions.select(module, "tracking.mlflow")
+    assert region is not None and region.code.startswith("def main():")
+    # Recorded from Qwen2.5-Coder-1.5B: with its region it returned the helpers too, one of them
+    # changed (load_iris for load_digits), and a constant changed.
+    load_data = source[source.index("def load_data():"):source.index("def build_model")]
+    answer = (load_data.replace("load_digits", "load_iris") + "C = 3.0\n\n\n"
+              + region.code.replace("    model.fit(X_train, y_train)\n", "    model.fit(X_train, y_train)\n    fitted = True\n"))
+    out = regions.splice(module, region, answer)
+    assert out == source.replace("    model.fit(X_train, y_train)\n", "    model.fit(X_train, y_train)\n    fitted = True\n")
+
+
 def test_splice_accepts_a_whole_file_answer() -> None:
     source = _source("pytorch-siamese")
     module = cst.parse_module(source)

@@ -1,0 +1,74 @@
+"""The one-shot examples the model is shown: every action and framework gets one, and the hand-written
+ones (actions whose codemods' examples are mostly helpers) are real: they run and do the task."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_lsp import prompts
+from mlops_lsp.actions import registry
+from mlops_lsp.detect import DocumentFacts
+from mlops_lsp.engines import llm
+
+PAIRS = [(action, framework) for action in registry().values() for framework in action.frameworks]
+HAND_WRITTEN = [action for action in registry().values() if action.example is not None]
+
+
+@pytest.mark.parametrize(("action", "framework"), PAIRS, ids=[f"{a.id}-{f}" for a, f in PAIRS])
+def test_every_action_and_framework_has_a_short_example(action, framework) -> None:
+    shown = prompts.example(action, framework)
+    assert shown is not None
+    assert len(shown.after.splitlines()) <= max(prompts.EXAMPLE_MAX_LINES, len((action.example or shown).after.splitlines()))
+    messages = prompts.build(action, "print(1)\n", edit_format="region", region_code="print(1)\n",
+                             region_lines="lines 1-1", shown=shown)
+    # A one-shot chat: the example's request and answer, then the request for this script.
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert shown.before.rstrip() in messages[1]["content"]
+    assert messages[2]["content"] == f"```python\n{shown.after.rstrip()}\n```"
+    assert "print(1)" in messages[3]["content"] and shown.after.rstrip() not in messages[3]["content"]
+
+
+@pytest.mark.parametrize("action", HAND_WRITTEN, ids=[a.id for a in HAND_WRITTEN])
+def test_hand_written_example_passes_the_model_checks(action) -> None:
+    facts = DocumentFacts(framework=action.frameworks[0], trains=True, modules=frozenset())
+    assert llm.check(action.example.before, action.example.after, action, facts) == []
+
+
+@pytest.mark.parametrize("action", HAND_WRITTEN, ids=[a.id for a in HAND_WRITTEN])
+def test_hand_written_example_runs(action, tmp_path: Path) -> None:
+    for name, code in (("before.py", action.example.before), ("after.py", action.example.after)):
+        (tmp_path / name).write_text(code, encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"),
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = subprocess.run([sys.executable, "after.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    if action.id == "translate.gitpython-dvc":
+        listed = subprocess.run(["git", "-C", "data-repo", "ls-files"], cwd=tmp_path, capture_output=True,
+                                text=True, check=True).stdout.split()
+        assert "data.csv.dvc" in listed and "data.csv" not in listed
+        assert any((tmp_path / "data-repo.dvc-storage").rglob("*")), "nothing was pushed to the DVC remote"
+    else:
+        import torch
+
+        state = torch.load(tmp_path / "model.pt")
+        # NNCF keeps its masks beside the dense weights; prune.remove bakes the zeros in.
+        suffix = "binary_mask" if action.id == "pruning.nncf" else "weight"
+        zeroed = [v for k, v in state.items() if k.endswith(suffix)]
+        assert zeroed, sorted(state)
+        sparsity = sum(float((w == 0).sum()) for w in zeroed) / sum(w.numel() for w in zeroed)
+        assert sparsity >= 0.3
+
+
+def test_check_shows_the_statement_behind_a_dropped_name() -> None:
+    action = registry()["tracking.mlflow"]
+    facts = DocumentFacts(framework="sklearn", trains=True, modules=frozenset({"numpy"}))
+    source = "import numpy as np\nrng = np.random.default_rng(0)\nx = rng.normal()\nprint(x)\n"
+    answer = "import mlflow\nimport numpy as np\nwith mlflow.start_run():\n    x = rng.normal()\n    print(x)\n"
+    found = llm.check(source, answer, action, facts)
+    assert "the original defines rng with `rng = np.random.default_rng(0)`: keep that statement" in found
