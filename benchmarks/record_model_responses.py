@@ -34,6 +34,7 @@ class Scenario:
     edit_format: str = "region"
     inject: str | None = None  # None | "no-fence" | "bad-attr"
     repair_rounds: int = 2
+    temperature: float = 0.0
 
 
 SCENARIOS = [
@@ -44,6 +45,8 @@ SCENARIOS = [
     Scenario("regression-mlp-wandb-region", "pytorch-regression-mlp", "tracking.wandb"),
     # The codemod declines this one (the script already uses MLflow): the `auto` fallback test.
     Scenario("short-partial-mlflow", "tests/data/llm/short_sklearn_partial.py", "tracking.mlflow"),
+    # The model answers with the one-shot example's script: the engine asks again without it.
+    Scenario("keras-regression-mlflow-copies", "keras-regression", "tracking.mlflow", temperature=0.2),
 ]
 
 
@@ -157,7 +160,7 @@ def record(scenario: Scenario, backend: Any, spec: str, out: Path, wrap: bool = 
     path = ROOT / scenario.case if scenario.case.endswith(".py") else ROOT / "dataset" / scenario.case / "train.py"
     source = path.read_text(encoding="utf-8")
     options = Options(strategy="llm", model=f"replay:{out / (scenario.name + '.json')}", retrieval="none",
-                      temperature=0.0, seed=0, repair_rounds=scenario.repair_rounds,
+                      temperature=scenario.temperature, seed=0, repair_rounds=scenario.repair_rounds,
                       edit_format=scenario.edit_format, timeout=900.0)  # type: ignore[arg-type]
     known = {}
     for path in out.glob("*.json"):

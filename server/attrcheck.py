@@ -39,7 +39,12 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
             for alias in node.names:
                 if alias.name != "*":
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
+    # A name the code also assigns (``from optuna import study`` then ``study = optuna.create_study()``)
+    # may not be the module where it is used: without scopes, do not judge it.
+    rebound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    rebound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+                for a in [*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg] if a is not None}
+    return {name: path for name, path in aliases.items() if name not in rebound}
 
 
 class _Collector(ast.NodeVisitor):

@@ -22,7 +22,7 @@ _API_NOTES = {
     "mlflow": "MLflow {v}: `import mlflow`; `mlflow.set_tracking_uri(os.environ.get(\"MLFLOW_TRACKING_URI\", \"sqlite:///mlflow.db\"))`; "
               "`with mlflow.start_run():`; `mlflow.log_params(dict)`, `mlflow.log_metric(key, value, step=...)`; "
               "models: `mlflow.sklearn.log_model(model, name=..., input_example=..., registered_model_name=...)` / `mlflow.pytorch.log_model(...)` "
-              "(not `artifact_path`); registering needs `registered_model_name`.",
+              "(not `artifact_path`; sklearn: `serialization_format=\"cloudpickle\"`); registering needs `registered_model_name`.",
     "wandb": "wandb {v}, offline: `run = wandb.init(project=..., config={{...}}, mode=os.environ.get(\"WANDB_MODE\", \"offline\"))`; "
              "`run.log({{...}}, step=...)` with plain numbers; `run.finish()` at the end; never `wandb.login()`.",
     "optuna": "Optuna {v}: `def objective(trial):` with `trial.suggest_float/suggest_int/suggest_categorical`, returns the metric; "
@@ -127,6 +127,7 @@ def repair(messages: list[dict[str, str]], answer: str, problems: list[str], edi
     listed = "\n".join(f"- {p}" for p in problems[:6])
     again = {"region": f"Return the corrected region ({region_lines}) again, complete, in one ```python block.",
              "search-replace": "Return corrected SEARCH/REPLACE blocks for the ORIGINAL file.",
-             "whole": "Return the corrected complete file in one ```python block."}[edit_format]
+             "whole": "Return the corrected complete file, every line of the script with your changes, in one "
+                      "```python block."}[edit_format]
     return [*messages, {"role": "assistant", "content": answer},
             {"role": "user", "content": f"Your answer has these problems:\n{listed}\n\n{again}"}]

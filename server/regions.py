@@ -85,7 +85,8 @@ def select(module: cst.Module, action_id: str = "") -> Region | None:
     The training statements are found by their calls (``fit``, ``backward``, ``step``...); the
     functions that call a training function are added, transitively (``main`` calls ``train_epoch``);
     the region is the span of the *drivers*: members no other member calls. A run, a study or a
-    pruning schedule belongs around the epoch loop of the driver, not inside a helper."""
+    pruning schedule belongs around the epoch loop of the driver, not inside a helper. A translation
+    takes the span of all members: every call of the old library changes."""
     body = list(module.body)
     raw = [_statement_code(module, s) for s in body]
     codes = [_code_only(code) for code in raw]
@@ -104,6 +105,8 @@ def select(module: cst.Module, action_id: str = "") -> Region | None:
         name = _defined_name(body[i])
         return name is not None and any(j != i and _calls(codes[j], {name}) for j in members)
     drivers = sorted(i for i in members if not called_by_other(i)) or sorted(members)
+    if action_id.startswith("translate."):
+        drivers = sorted(members)  # a translation rewrites every call of the old library, helpers included
     first, last = drivers[0], drivers[-1]
     if _defined_name(body[first]) is None:
         # A flat script: take the hyperparameter assignments just before the first training
@@ -112,6 +115,16 @@ def select(module: cst.Module, action_id: str = "") -> Region | None:
             first -= 1
         last = len(body) - 1
     return _region(module, body, first, last + 1)
+
+
+def body(module: cst.Module) -> Region | None:
+    """The region of a whole-file rewrite: everything after the last top-level import (what runs
+    between imports, ``os.environ.setdefault("KERAS_BACKEND", ...)``, must stay before them)."""
+    statements = list(module.body)
+    start = max((i + 1 for i, s in enumerate(statements) if _is_import(s)), default=0)
+    if start == 0 and statements and _is_docstring(statements[0]):
+        start = 1
+    return _region(module, statements, start, len(statements)) if start < len(statements) else None
 
 
 def _region(module: cst.Module, body: list[cst.CSTNode], start: int, end: int) -> Region:
@@ -161,6 +174,13 @@ def _bound_names(statement: cst.CSTNode) -> set[str]:
         targets += [small.target for small in statement.body if isinstance(small, cst.AnnAssign)]
         return {t.value for t in targets if isinstance(t, cst.Name)}
     return set()
+
+
+def _imports_of(statement: cst.CSTNode) -> list[tuple[str, str | None, str | None]]:
+    try:
+        return _import_requests(statement)  # type: ignore[arg-type]
+    except SpliceError:  # a relative or star import of the original: nothing to compare with
+        return []
 
 
 def _same_statements(a: cst.CSTNode, b: cst.CSTNode) -> bool:
@@ -226,10 +246,45 @@ def splice(module: cst.Module, region: Region, answer: str) -> str:
                 if (r[2] or r[1] or r[0].split(".")[0]) in used]
     if not requests:
         return new_module.code
-    context = CodemodContext()
-    for module_name, obj, asname in requests:
-        AddImportsVisitor.add_needed_import(context, module_name, obj, asname)
-    return AddImportsVisitor(context).transform_module(new_module).code
+    return _with_imports(new_module, requests).code
+
+
+def _is_literal_assignment(statement: cst.CSTNode) -> bool:
+    """``lr = 1e-2``, ``n_samples, n_features = 2000, 8``: no name is read."""
+    if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], (cst.Assign, cst.AnnAssign)) and statement.body[0].value is not None):
+        return False
+    return not any(isinstance(node, cst.Name) for node in _walk(statement.body[0].value))
+
+
+def _walk(node: cst.CSTNode):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def restore_constants(original: cst.Module, code: str, names: set[str]) -> str:
+    """``code`` with the original's top-level constant assignments of ``names`` put back before the
+    first top-level statement that reads them: small models drop ``max_depth = 4`` while keeping
+    its uses, and cannot find it again in a repair round."""
+    constants = [s for s in original.body if _is_literal_assignment(s) and _bound_names(s) & names]
+    if not constants:
+        return code
+    module = cst.parse_module(code)
+    body = list(module.body)
+    for constant in constants:
+        wanted = _bound_names(constant)
+        if any(_bound_names(s) & wanted for s in body):
+            continue  # defined somewhere (inside a block, or later): not a plain drop
+        pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(wanted))))
+        uses = [i for i, s in enumerate(body) if not _is_import(s) and not isinstance(s, (cst.FunctionDef, cst.ClassDef))
+                and pattern.search(_code_only(module.code_for_node(s)))]
+        if uses:
+            user = body[uses[0]]
+            # The constant takes the blank lines above its first user, so the layout stays the same.
+            body[uses[0]:uses[0] + 1] = [constant.with_changes(leading_lines=getattr(user, "leading_lines", [])),
+                                         user.with_changes(leading_lines=[]) if hasattr(user, "leading_lines") else user]
+    return module.with_changes(body=body).code
 
 
 # Names a model often uses without importing them, and the import that defines each.
@@ -246,7 +301,24 @@ def add_missing_imports(code: str, names: set[str]) -> str:
     known = [AUTO_IMPORTS[n] for n in sorted(names) if n in AUTO_IMPORTS]
     if not known:
         return code
+    return _with_imports(cst.parse_module(code), known).code
+
+
+def _with_imports(module: cst.Module, requests: list[tuple[str, str | None, str | None]]) -> cst.Module:
+    """``module`` with the imports added to its header (up to its last top-level import), as the
+    codemods do: AddImportsVisitor on a whole module misses imports that follow other statements
+    (``os.environ.setdefault("KERAS_BACKEND", ...)`` then ``import keras``) and adds them again above,
+    so imports the module has anywhere at top level are not requested."""
+    body = list(module.body)
+    present = {r for s in body if _is_import(s) for r in _imports_of(s)}
+    requests = [r for r in requests if r not in present]
+    if not requests:
+        return module
+    end = max((i + 1 for i, s in enumerate(body) if _is_import(s)), default=0)
+    if end == 0 and body and _is_docstring(body[0]):
+        end = 1
     context = CodemodContext()
-    for module_name, obj, asname in known:
+    for module_name, obj, asname in requests:
         AddImportsVisitor.add_needed_import(context, module_name, obj, asname)
-    return AddImportsVisitor(context).transform_module(cst.parse_module(code)).code
+    header = AddImportsVisitor(context).transform_module(module.with_changes(body=body[:end]))
+    return module.with_changes(body=[*header.body, *body[end:]])

@@ -35,6 +35,9 @@ class Action:
     task: str  # what the action does, in the words a prompt to a model uses
     # The model's one-shot example where the codemods' own examples are too long to show (helpers).
     example: Example | None = None
+    # (regex, problem): what adapted code must contain, checked on the model's answers before the
+    # bench runs anything (the problem text goes back to the model).
+    requires: tuple[tuple[str, str], ...] = ()
 
     def applies_to(self, facts: DocumentFacts) -> bool:
         """Cheap detector used when listing code actions."""

@@ -10,4 +10,9 @@ ACTION = Action(
     task=(
         "Add Optuna hyperparameter optimisation: move the hyperparameters the script fixes into an objective(trial) that trains and returns the script's validation metric, run a study with a few trials in the right direction, then retrain with study.best_params, keeping the script's outputs."
     ),
+    requires=(
+        (r"create_study\(", "no study: call optuna.create_study(...)"),
+        (r"\.optimize\(", "the study never runs: call study.optimize(objective, n_trials=...)"),
+        (r"best_params", "the model is not retrained with study.best_params"),
+    ),
 )

@@ -10,6 +10,9 @@ ACTION = Action(
     task=(
         'Add during-training magnitude pruning with NNCF 3.x: nncf.prune(...) puts magnitude pruning masks (ratio 0.5) on the model\'s Linear/Conv weights before or during training, and the model trains on with the masks.'
     ),
+    requires=(
+        (r"nncf\.prune\(", "nothing is pruned: call nncf.prune(model, ...) before or during training"),
+    ),
     example=Example(
         before='''\
 import torch

@@ -10,6 +10,10 @@ ACTION = Action(
     task=(
         'Add during-training pruning with torch.nn.utils.prune: L1 unstructured pruning (global or per layer) applied on a schedule during training, made permanent with prune.remove at the end.'
     ),
+    requires=(
+        (r"prune\.(l1_unstructured|global_unstructured|random_unstructured|ln_structured)\(",
+         "nothing is pruned: call prune.l1_unstructured(...) on the Linear/Conv layers during training"),
+    ),
     example=Example(
         before='''\
 import torch

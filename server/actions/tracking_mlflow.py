@@ -10,4 +10,7 @@ ACTION = Action(
     task=(
         'Add MLflow experiment tracking: start a run around the training, log the hyperparameters as params and the losses/metrics the script computes as metrics (per step or per epoch for iterative training).'
     ),
+    requires=(
+        (r"\blog_params?\(|\blog_metrics?\(|autolog\(|MLFlowLogger\(", "nothing is logged: call mlflow.log_params(...) and mlflow.log_metric(...)"),
+    ),
 )

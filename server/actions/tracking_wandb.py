@@ -10,4 +10,8 @@ ACTION = Action(
     task=(
         'Add Weights & Biases experiment tracking: wandb.init with a config of the hyperparameters, wandb.log of the losses/metrics where they are computed, and wandb.finish at the end.'
     ),
+    requires=(
+        (r"wandb\.init\(", "no run is started: call wandb.init(...)"),
+        (r"\.log\(|WandbLogger\(", "nothing is logged: call run.log({...}) with the metrics"),
+    ),
 )

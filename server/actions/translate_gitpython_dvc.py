@@ -10,6 +10,9 @@ ACTION = Action(
     task=(
         "Translate data versioning done with GitPython and git-lfs into DVC's Python API: dvc.repo.Repo.init/add/commit/push with a DVC remote configured from the script's git remote; git keeps the .dvc files and the script's other git operations."
     ),
+    requires=(
+        (r"\.add\(", "no data is added to DVC: call dvc_repo.add(path)"),
+    ),
     example=Example(
         before='''\
 from pathlib import Path

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 import threading
 import time
 import traceback
@@ -188,6 +189,8 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
     found += _dropped_definitions(source, code)
     if not _uses_library(action, code):
         found.append(f"the code does not use {action.library}: the task was not done")
+    else:
+        found += [problem for pattern, problem in action.requires if not re.search(pattern, code)]
     found += attrcheck.problems(code, {action.library}, set(facts.modules), cancel=cancel)
     return found
 
@@ -216,7 +219,11 @@ def _apply(answer: Any, edit_format: prompts.EditFormat, module: cst.Module,
         code = apply_search_replace(module.code, parse_search_replace(answer.text, answer.finish_reason))
         return _with_missing_imports(module.code, code)
     code = extract_code(answer.text, answer.finish_reason)
-    if edit_format == "region" and region is not None:
+    if edit_format == "whole":
+        # The whole file is spliced as the region after the module's header, so that statements
+        # the answer leaves out at either end are kept, as in the region format.
+        region = regions.body(module)
+    if region is not None:
         try:
             code = regions.splice(module, region, code)
         except regions.SpliceError as exc:
@@ -225,11 +232,23 @@ def _apply(answer: Any, edit_format: prompts.EditFormat, module: cst.Module,
 
 
 def _with_missing_imports(source: str, code: str) -> str:
-    """A forgotten ``import os``/``import mlflow`` is added here instead of costing a repair round."""
+    """A forgotten ``import os``/``import mlflow`` or a dropped ``max_depth = 4`` is put back here
+    instead of costing a repair round."""
     if validate.syntax_error(code):
         return code
     missing = set(validate.undefined_names(code) - validate.undefined_names(source))
-    return regions.add_missing_imports(code, missing) if missing else code
+    if not missing:
+        return code
+    code = regions.restore_constants(cst.parse_module(source), code, missing)
+    return regions.add_missing_imports(code, missing)
+
+
+def _copies(answer: str, example: str, source: str) -> bool:
+    """Most of the answer's lines come from the example, not from the script."""
+    def lines(text: str) -> set[str]:
+        return {line.strip() for line in text.splitlines() if len(line.strip()) > 3}
+    own = lines(answer) - lines(source)
+    return len(own) >= 3 and len(own & lines(example)) > len(own) / 2 and len(lines(answer) & lines(source)) < len(own)
 
 
 def _share(region: regions.Region, source: str) -> float:
@@ -248,8 +267,13 @@ def _adapt(session: _Session, module: cst.Module, action: Action, facts: Documen
     # options.timeout is for the model: a first-use index build must not eat it.
     session.started = time.monotonic()
     region_lines = region.describe() if region else None
-    first = prompts.build(action, source, edit_format=edit_format, region_code=region.code if region else None,
-                          region_lines=region_lines, docs=docs, shown=prompts.example(action, facts.framework))
+    shown = prompts.example(action, facts.framework)
+
+    def request(shown: Any) -> list[dict[str, str]]:
+        return prompts.build(action, source, edit_format=edit_format, region_code=region.code if region else None,
+                             region_lines=region_lines, docs=docs, shown=shown)
+
+    first = request(shown)
     expected = region.code if region else source
     messages = first
     found: list[str] = []
@@ -266,6 +290,13 @@ def _adapt(session: _Session, module: cst.Module, action: Action, facts: Documen
         if not found:
             return Outcome("success", code=code, tokens=session.tokens)
         log.info("%s for %s: %s", what, action.id, "; ".join(found))
+        if shown is not None and _copies(answer.text, shown.after, source):
+            # It answered the example's script: ask again, without the example.
+            log.info("%s for %s: the answer copies the example; asking without it", what, action.id)
+            found = ["the answer adapts the example's script, not this one"]
+            first = messages = request(shown=None)
+            shown = None
+            continue
         messages = prompts.repair(first, answer.text, found, edit_format, region_lines)
     rounds = session.options.repair_rounds
     return Outcome("failure", reason=f"{found[0]} (after {rounds} repair round{'s' if rounds != 1 else ''})",

@@ -14,6 +14,14 @@ def test_paths_resolve_import_aliases() -> None:
         "mlflow", "mlflow.sklearn", "mlflow.tracking.MlflowClient", "mlflow.sklearn.log_model"]
 
 
+def test_a_name_the_code_rebinds_is_not_judged_as_the_module() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: the module name reused for the study object.
+    code = ("import optuna\nfrom optuna import study\n\ndef objective(trial):\n    return 1.0\n\n"
+            "study = optuna.create_study(direction='minimize')\nstudy.optimize(objective, n_trials=3)\n")
+    assert attrcheck.library_paths(code, {"optuna"}) == ["optuna", "optuna.create_study"]
+    assert attrcheck.problems(code, {"optuna"}, set()) == []
+
+
 def test_missing_attribute_gets_the_submodule_that_has_it() -> None:
     code = "import mlflow\nmlflow.log_model(model, name='m')\n"
     assert attrcheck.problems(code, {"mlflow"}, {"sklearn"}) == [

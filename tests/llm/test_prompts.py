@@ -72,3 +72,15 @@ def test_check_shows_the_statement_behind_a_dropped_name() -> None:
     answer = "import mlflow\nimport numpy as np\nwith mlflow.start_run():\n    x = rng.normal()\n    print(x)\n"
     found = llm.check(source, answer, action, facts)
     assert "the original defines rng with `rng = np.random.default_rng(0)`: keep that statement" in found
+
+
+def test_every_codemod_example_meets_its_actions_requirements() -> None:
+    # The requirements go back to the model as problems: known-good adaptations must meet them.
+    from mlops_lsp.codemods import all_codemods
+
+    for codemod in all_codemods():
+        action = registry()[codemod.ACTION]
+        for shown in codemod.EXAMPLES:
+            facts = DocumentFacts(framework=codemod.FRAMEWORKS[0], trains=True, modules=frozenset())
+            missing = [p for p in llm.check(shown.before, shown.after, action, facts) if p in dict(action.requires).values()]
+            assert missing == [], (codemod.__name__, missing)

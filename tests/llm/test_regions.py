@@ -35,6 +35,16 @@ def test_function_script_region_is_the_driver_not_the_helper() -> None:
     assert region.after.strip() == 'if __name__ == "__main__":\n    main()'
 
 
+def test_translation_region_spans_the_helpers_that_call_git() -> None:
+    source = _source("git-lfs-remote-push")
+    module = cst.parse_module(source)
+    inline = regions.select(module, "tracking.mlflow")
+    translation = regions.select(module, "translate.gitpython-dvc")
+    assert inline is not None and inline.code.startswith("def main()")
+    assert translation is not None and translation.code.startswith("def open_repo(")
+    assert 'repo.git.lfs("track", "*.npy")' in translation.code and "def main()" in translation.code
+
+
 def test_a_docstring_that_mentions_fit_is_not_training_code() -> None:
     source = '"""We fit( a model and call .backward( here."""\nimport x\n\n\ndef helper():\n    return 1\n'
     assert regions.select(cst.parse_module(source)) is None
@@ -143,3 +153,30 @@ def test_forgotten_imports_of_known_modules_are_added() -> None:
     out = regions.add_missing_imports(code, {"mlflow", "os", "unknown_name"})
     assert out.startswith('"""Doc."""\nimport numpy\nimport mlflow\nimport os\n')
     assert out.endswith("    print(os.getcwd(), unknown_name)\n")
+
+
+def test_dropped_constants_are_put_back_before_their_first_use() -> None:
+    source = _source("pytorch-regression-mlp")
+    module = cst.parse_module(source)
+    # Seen from Qwen2.5-Coder-1.5B: the hyperparameters dropped, their uses kept.
+    answer = source.replace("hidden_size = 64\nlr = 1e-2\n", "").replace("epochs = 5\n", "")
+    restored = regions.restore_constants(module, answer, {"hidden_size", "lr", "epochs"})
+    assert restored.index("hidden_size = 64") < restored.index("model = nn.Sequential(")
+    assert restored.index("lr = 1e-2") < restored.index("optimizer = torch.optim.Adam(")
+    assert restored.index("epochs = 5") < restored.index("for epoch in range(epochs):")
+    # A name the answer assigns elsewhere at top level (used before it) is not a plain drop: left alone.
+    moved = answer + "epochs = 7\n"
+    assert regions.restore_constants(module, moved, {"epochs"}) == moved
+
+
+def test_imports_after_other_statements_are_not_added_again_above_them() -> None:
+    # keras-regression sets KERAS_BACKEND between its imports: `import keras` above that line would
+    # pick another backend. An answer repeating the imports adds only the new one.
+    source = _source("keras-regression")
+    module = cst.parse_module(source)
+    region = regions.body(module)
+    assert region is not None and region.code.startswith("keras.utils.set_random_seed(3)")
+    answer = "import json\nimport keras\nimport numpy as np\nfrom keras import layers\nimport mlflow\n\n" + region.code
+    out = regions.splice(module, region, answer.replace("epochs = 4\n", "epochs = 4\nmlflow.log_param('epochs', epochs)\n"))
+    assert out == source.replace('import os\n', 'import os\nimport mlflow\n', 1).replace(
+        "epochs = 4\n", "epochs = 4\nmlflow.log_param('epochs', epochs)\n")
