@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument("--pair", action="append", required=True, metavar="CASE:ACTION")
     parser.add_argument("--formats", nargs="+", default=["region", "whole"])
     parser.add_argument("--retrieval", default="docprompt")
+    parser.add_argument("--repair-rounds", type=int, default=0,
+                        help="0 (default) compares one answer per format; repairs add tokens that depend on luck")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
@@ -39,7 +41,7 @@ def main() -> int:
         source = (DATASET / case / "train.py").read_text(encoding="utf-8")
         for edit_format in args.formats:
             options = Options(strategy="llm", model=args.model, retrieval=args.retrieval, edit_format=edit_format,
-                              temperature=0.2, seed=0, timeout=600.0)
+                              temperature=0.2, seed=0, timeout=600.0, repair_rounds=args.repair_rounds)
             started = time.monotonic()
             result = adapt(source, action, options)
             row = {"case": case, "action": action, "format": edit_format, "lines": len(source.splitlines()),

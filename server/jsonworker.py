@@ -21,7 +21,16 @@ log = logging.getLogger(__name__)
 
 def protocol_stdout() -> IO[str]:
     """Worker side: a private copy of stdout for the protocol; fd 1 then writes to stderr, so that
-    what the imported libraries print cannot corrupt the answers."""
+    what the imported libraries print cannot corrupt the answers. The worker also ends when its
+    parent does: a model generating for minutes would otherwise outlive a crashed editor."""
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
     sys.stdout.flush()
     protocol_fd = os.dup(1)
     os.dup2(2, 1)

@@ -1,4 +1,5 @@
 from . import Action, Example
+from ._torch_loop import TORCH_TRAINING_LOOP
 
 ACTION = Action(
     id='pruning.nncf',
@@ -14,22 +15,7 @@ ACTION = Action(
         (r"nncf\.prune\(", "nothing is pruned: call nncf.prune(model, ...) before or during training"),
     ),
     example=Example(
-        before='''\
-import torch
-from torch import nn
-
-model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-x, y = torch.randn(64, 8), torch.randn(64, 1)
-epochs = 4
-for epoch in range(epochs):
-    optimizer.zero_grad()
-    loss = nn.functional.mse_loss(model(x), y)
-    loss.backward()
-    optimizer.step()
-    print(f"epoch {epoch}: loss {loss.item():.4f}")
-torch.save(model.state_dict(), "model.pt")
-''',
+        before=TORCH_TRAINING_LOOP,
         after='''\
 import nncf
 import torch
