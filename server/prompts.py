@@ -37,6 +37,14 @@ _API_NOTES = {
     "dvc": "DVC {v}: `from dvc.repo import Repo as DvcRepo`; `dvc_repo = DvcRepo.init(root_dir=path)`; remote via "
            "`with dvc_repo.config.edit() as conf:`; `dvc_repo.add(file)`; commit the `.dvc` file with git; `dvc_repo.push()`; no git-lfs.",
 }
+# What differs by framework: the model flavour (MLflow 3 breaks Keras' input_example, mlflow/mlflow#16183).
+_FRAMEWORK_NOTES = {
+    ("mlflow", "pytorch"): "A PyTorch model is logged with `mlflow.pytorch.log_model(model, name=..., "
+                           "input_example=inputs[:5].numpy(), registered_model_name=...)`, never with `mlflow.sklearn`.",
+    ("mlflow", "keras"): "A Keras model is logged with `mlflow.keras.log_model(model, name=..., signature=infer_signature("
+                         "x[:5], model.predict(x[:5], verbose=0)), registered_model_name=...)` "
+                         "(`from mlflow.models import infer_signature`); no `input_example`, it fails with Keras.",
+}
 _DISTRIBUTIONS = {"torch": "torch", "dvc": "dvc", "nncf": "nncf", "mlflow": "mlflow", "wandb": "wandb", "optuna": "optuna"}
 
 
@@ -48,8 +56,9 @@ def _version(library: str) -> str:
         return "(not installed)"
 
 
-def constraints(action: Action) -> str:
+def constraints(action: Action, framework: str | None = None) -> str:
     note = _API_NOTES.get(action.library, "").format(v=_version(action.library))
+    note = f"{note} {_FRAMEWORK_NOTES.get((action.library, framework), '')}".strip()
     lines = [
         "- Keep the script's behaviour: same training, same printed output, same files written.",
         f"- Use the current API of the installed version. {note}".rstrip(),
@@ -84,9 +93,9 @@ def _answer_format(edit_format: EditFormat, region_lines: str | None) -> str:
     return "Return the complete adapted file in one ```python block."
 
 
-def _request(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None,
+def _request(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None, framework: str | None,
              region_lines: str | None, docs: str) -> str:
-    parts = [f"Task: {action.task}", f"Constraints:\n{constraints(action)}"]
+    parts = [f"Task: {action.task}", f"Constraints:\n{constraints(action, framework)}"]
     if docs.strip():
         parts.append(f"Documentation of the installed {action.library}:\n{docs.strip()}")
     if edit_format == "region" and region_code is not None:
@@ -103,7 +112,8 @@ def _request(action: Action, source: str, *, edit_format: EditFormat, region_cod
 
 
 def build(action: Action, source: str, *, edit_format: EditFormat, region_code: str | None = None,
-          region_lines: str | None = None, docs: str = "", shown: Example | None = None) -> list[dict[str, str]]:
+          region_lines: str | None = None, docs: str = "", shown: Example | None = None,
+          framework: str | None = None) -> list[dict[str, str]]:
     """The chat messages for one adaptation request. In the region format the model sees the whole
     script and is asked to rewrite only the region. ``shown``, a worked example of the task, comes
     first as an earlier exchange (a one-shot chat: small models follow a shown answer better than
@@ -111,12 +121,12 @@ def build(action: Action, source: str, *, edit_format: EditFormat, region_code: 
     messages = [{"role": "system", "content": SYSTEM}]
     if shown is not None:
         example_request = _request(action, shown.before, edit_format="whole", region_code=None, region_lines=None,
-                                   docs="")
+                                   docs="", framework=framework)
         messages += [{"role": "user", "content": example_request},
                      {"role": "assistant", "content": f"```python\n{shown.after.rstrip()}\n```"}]
     messages.append({"role": "user", "content": _request(action, source, edit_format=edit_format,
                                                          region_code=region_code, region_lines=region_lines,
-                                                         docs=docs)})
+                                                         docs=docs, framework=framework)})
     return messages
 
 

@@ -271,7 +271,7 @@ def _adapt(session: _Session, module: cst.Module, action: Action, facts: Documen
 
     def request(shown: Any) -> list[dict[str, str]]:
         return prompts.build(action, source, edit_format=edit_format, region_code=region.code if region else None,
-                             region_lines=region_lines, docs=docs, shown=shown)
+                             region_lines=region_lines, docs=docs, shown=shown, framework=facts.framework)
 
     first = request(shown)
     expected = region.code if region else source

@@ -84,3 +84,13 @@ def test_every_codemod_example_meets_its_actions_requirements() -> None:
             facts = DocumentFacts(framework=codemod.FRAMEWORKS[0], trains=True, modules=frozenset())
             missing = [p for p in llm.check(shown.before, shown.after, action, facts) if p in dict(action.requires).values()]
             assert missing == [], (codemod.__name__, missing)
+
+
+def test_registry_notes_name_the_flavour_of_the_framework() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: a torch model logged with mlflow.sklearn, and Keras' input_example
+    # (broken in MLflow 3): the note for the script's framework says what works.
+    action = registry()["registry.mlflow"]
+    assert "mlflow.pytorch.log_model(model" in prompts.constraints(action, "pytorch")
+    keras_note = prompts.constraints(action, "keras")
+    assert "signature=infer_signature(" in keras_note and "no `input_example`" in keras_note
+    assert "mlflow.pytorch.log_model(model" not in prompts.constraints(action, "sklearn")
