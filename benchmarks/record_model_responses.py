@@ -32,7 +32,7 @@ class Scenario:
     case: str  # a dataset case id, or a .py path relative to the repository
     action: str
     edit_format: str = "region"
-    inject: str | None = None  # None | "no-fence" | "bad-attr"
+    inject: str | None = None  # None | "no-fence" | "bad-attr" | "copy-example"
     repair_rounds: int = 2
     temperature: float = 0.0
 
@@ -45,12 +45,18 @@ SCENARIOS = [
     Scenario("regression-mlp-wandb-region", "pytorch-regression-mlp", "tracking.wandb"),
     # The codemod declines this one (the script already uses MLflow): the `auto` fallback test.
     Scenario("short-partial-mlflow", "tests/data/llm/short_sklearn_partial.py", "tracking.mlflow"),
-    # The model answers with the one-shot example's script: the engine asks again without it.
-    Scenario("keras-regression-mlflow-copies", "keras-regression", "tracking.mlflow", temperature=0.2),
+    # The model answers with the one-shot example's script (seen from Qwen at T 0.2 with session 3's prompts;
+    # injected since the prompts changed): the engine asks again without the example.
+    Scenario("keras-regression-mlflow-copies", "keras-regression", "tracking.mlflow", inject="copy-example"),
 ]
 
 
-def _corrupt(text: str, how: str) -> str:
+def _corrupt(text: str, how: str, messages: list[dict[str, str]]) -> str:
+    if how == "copy-example":
+        shown = [m["content"] for m in messages if m["role"] == "assistant"]
+        if not shown:
+            raise SystemExit("copy-example injection: the request shows no example")
+        return shown[0]
     if how == "no-fence":
         body = text.split("```python", 1)[-1].split("```", 1)[0].strip("\n").splitlines()
         return "Sure! Here is the updated code with MLflow tracking:\n\n" + "\n".join(body[: max(1, len(body) // 2)])
@@ -116,7 +122,7 @@ class Recorder:
         seconds = time.monotonic() - started if key not in self.known else self.known[key].get("seconds", 0.0)
         injected = None
         if self.inject and not self.exchanges:
-            completion = Completion(_corrupt(completion.text, self.inject), completion.prompt_tokens,
+            completion = Completion(_corrupt(completion.text, self.inject, messages), completion.prompt_tokens,
                                     completion.completion_tokens, completion.finish_reason)
             injected = self.inject
         self.exchanges.append({

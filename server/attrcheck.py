@@ -4,6 +4,11 @@ Paths are collected here with ``ast`` (import aliases resolved: ``import mlflow.
 makes ``ms.log_model`` into ``mlflow.sklearn.log_model``); they are resolved in a kept-alive
 subprocess (:mod:`mlops_lsp.attrcheck_worker`), because importing the libraries in the editor
 process is not allowed. Results are cached per (path, installed version).
+
+Calls of library functions and classes are checked too: their shape (number of positional
+arguments, keyword names, ``*x``/``**x``) must bind to the signature in the installed version
+(``mlflow.sklearn.log_model(model=m)`` lacks ``sk_model``). Calls on instances are not resolvable
+without types and are not judged.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import ast
 import importlib.metadata
 import logging
 import threading
+from dataclasses import dataclass
+from typing import Any
 
 from .jsonworker import JsonWorker, WorkerError
 
@@ -20,6 +27,7 @@ log = logging.getLogger(__name__)
 # Import name -> distribution, where they differ.
 _DISTRIBUTIONS = {"sklearn": "scikit-learn", "git": "GitPython"}
 _cache: dict[tuple[str, str], str | None] = {}
+_call_cache: dict[tuple[CallShape, str], str | None] = {}
 _worker: JsonWorker | None = None
 _worker_lock = threading.Lock()
 TIMEOUT = 120.0  # first use imports the library (torch, mlflow: seconds)
@@ -47,10 +55,50 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
     return {name: path for name, path in aliases.items() if name not in rebound}
 
 
+@dataclass(frozen=True)
+class CallShape:
+    """What a call site tells about its arguments, without knowing their values."""
+    path: str
+    positional: int  # positional arguments written out (``*x`` not counted)
+    keywords: tuple[str, ...]  # keyword names written out (``**x`` not counted)
+    star_args: bool  # ``*x`` present: the positional count is unknown
+    star_kwargs: bool  # ``**x`` present: which keywords are passed is unknown
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "positional": self.positional, "keywords": list(self.keywords),
+                "star_args": self.star_args, "star_kwargs": self.star_kwargs}
+
+
+def _call_shape(path: str, node: ast.Call) -> CallShape:
+    return CallShape(
+        path=path,
+        positional=sum(1 for a in node.args if not isinstance(a, ast.Starred)),
+        keywords=tuple(k.arg for k in node.keywords if k.arg is not None),
+        star_args=any(isinstance(a, ast.Starred) for a in node.args),
+        star_kwargs=any(k.arg is None for k in node.keywords))
+
+
 class _Collector(ast.NodeVisitor):
     def __init__(self, aliases: dict[str, str]) -> None:
         self.aliases = aliases
         self.paths: list[str] = []
+        self.calls: list[CallShape] = []
+
+    def _dotted(self, node: ast.AST) -> str | None:
+        """``node`` as a dotted library path when it is a name or attribute chain on an import alias."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in self.aliases:
+            return ".".join([self.aliases[node.id], *reversed(parts)])
+        return None
+
+    def visit_Call(self, node: ast.Call) -> None:
+        path = self._dotted(node.func)
+        if path is not None:
+            self.calls.append(_call_shape(path, node))
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         parts: list[str] = []
@@ -82,6 +130,18 @@ def library_paths(code: str, libraries: set[str]) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def library_calls(code: str, libraries: set[str]) -> list[CallShape]:
+    """Calls whose callee is a dotted path rooted in one of ``libraries``, in order, without repeats."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    collector = _Collector(_aliases(tree))
+    collector.visit(tree)
+    calls = [c for c in collector.calls if c.path.split(".")[0] in libraries]
+    return list(dict.fromkeys(calls))
+
+
 def _version(library: str) -> str:
     try:
         return importlib.metadata.version(_DISTRIBUTIONS.get(library, library))
@@ -97,24 +157,48 @@ def _get_worker() -> JsonWorker:
         return _worker
 
 
+def _path_key(path: str) -> tuple[str, str]:
+    return path, _version(path.split(".")[0])
+
+
+def _call_key(call: CallShape) -> tuple[CallShape, str]:
+    return call, _version(call.path.split(".")[0])
+
+
+def _ask_worker(paths: list[str], calls: list[CallShape], hints: set[str],
+                cancel: threading.Event | None) -> bool:
+    """Fills the caches for ``paths`` and ``calls``; False (logged) when the worker could not answer."""
+    request = {"paths": paths, "calls": [c.as_json() for c in calls], "hints": sorted(hints)}
+    try:
+        answer = _get_worker().request(request, TIMEOUT, cancel)
+    except WorkerError as exc:
+        log.warning("attribute check skipped: %s", exc)
+        return False
+    if "error" in answer:
+        log.warning("attribute check failed: %s", answer["error"])
+        return False
+    for path, message in answer["results"].items():
+        _cache[_path_key(path)] = message
+    # The call answers are a list in request order (a shape has no natural JSON key).
+    for call, message in zip(calls, answer["calls"], strict=True):
+        _call_cache[_call_key(call)] = message
+    return True
+
+
 def problems(code: str, libraries: set[str], hints: set[str] = frozenset(), *,  # type: ignore[assignment]
              cancel: threading.Event | None = None) -> list[str]:
-    """One message per attribute path that does not resolve, with a suggestion when one exists.
-    A worker failure is logged and yields no problems (the check is advisory; the bench still runs the code)."""
+    """One message per attribute path that does not resolve (with a suggestion when one exists), then one
+    per call that does not bind to the installed signature. A worker failure is logged and yields no
+    problems (the check is advisory; the bench still runs the code)."""
     paths = library_paths(code, libraries)
-    todo = [p for p in paths if (p, _version(p.split(".")[0])) not in _cache]
-    if todo:
-        try:
-            answer = _get_worker().request({"paths": todo, "hints": sorted(hints)}, TIMEOUT, cancel)
-        except WorkerError as exc:
-            log.warning("attribute check skipped: %s", exc)
-            return []
-        if "error" in answer:
-            log.warning("attribute check failed: %s", answer["error"])
-            return []
-        for path, message in answer["results"].items():
-            _cache[(path, _version(path.split(".")[0]))] = message
-    found = [_cache.get((p, _version(p.split(".")[0]))) for p in paths]
+    calls = library_calls(code, libraries)
+    todo_paths = [p for p in paths if _path_key(p) not in _cache]
+    todo_calls = [c for c in calls if _call_key(c) not in _call_cache]
+    if (todo_paths or todo_calls) and not _ask_worker(todo_paths, todo_calls, hints, cancel):
+        return []
+    found = [_cache.get(_path_key(p)) for p in paths]
+    # A call of a path that does not exist already has its message: say it once.
+    found += [_call_cache.get(_call_key(c)) for c in calls if not _cache.get(_path_key(c.path))]
     # One message per missing attribute: "a.b.c" and "a.b.c.d" fail for the same reason.
     return list(dict.fromkeys(m for m in found if m))
 

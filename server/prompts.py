@@ -20,8 +20,8 @@ SYSTEM = ("You are an expert Python MLOps engineer. You adapt machine-learning t
 # Current API of the installed versions, one line per target library: what small models get wrong.
 _API_NOTES = {
     "mlflow": "MLflow {v}: `import mlflow`; `mlflow.set_tracking_uri(os.environ.get(\"MLFLOW_TRACKING_URI\", \"sqlite:///mlflow.db\"))`; "
-              "`with mlflow.start_run():`; `mlflow.log_params(dict)`, `mlflow.log_metric(key, value, step=...)`; "
-              "models: `mlflow.sklearn.log_model(model, name=..., input_example=..., registered_model_name=...)` / `mlflow.pytorch.log_model(...)` "
+              "`with mlflow.start_run():`; `mlflow.log_params({{\"lr\": lr, \"epochs\": epochs}})` with the script's own values, `mlflow.log_metric(key, value, step=...)`; "
+              "models: `mlflow.sklearn.log_model(sk_model=model, name=..., input_example=..., registered_model_name=...)` / `mlflow.pytorch.log_model(...)` "
               "(not `artifact_path`; sklearn: `serialization_format=\"cloudpickle\"`); registering needs `registered_model_name`.",
     "wandb": "wandb {v}, offline: `run = wandb.init(project=..., config={{...}}, mode=os.environ.get(\"WANDB_MODE\", \"offline\"))`; "
              "`run.log({{...}}, step=...)` with plain numbers; `run.finish()` at the end; never `wandb.login()`.",
@@ -31,9 +31,9 @@ _API_NOTES = {
     "nncf": "NNCF {v}: `create_compressed_model`/`NNCFConfig` no longer exist; use "
             "`model = nncf.prune(model, mode=nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_LOCAL, ratio=0.5, examples_inputs=example_batch)` "
             "before creating the optimizer; a bare `nn.Sequential` model must become a `SequentialForNncf` as in the example.",
-    "torch": "torch {v}: `import torch.nn.utils.prune as prune`; during training call "
-             "`prune.global_unstructured([(m, \"weight\") for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))], "
-             "pruning_method=prune.L1Unstructured, amount=0.2)` at some epochs so the sparsity reaches at least 0.3.",
+    "torch": "torch {v}: `import torch.nn.utils.prune as prune`; inside the epoch loop, at `epoch == epochs // 2`, "
+             "`prune.l1_unstructured(layer, name=\"weight\", amount=0.5)` for every Linear/Conv layer, so the last "
+             "epochs train the pruned model; after the loop `prune.remove(layer, \"weight\")`.",
     "dvc": "DVC {v}: `from dvc.repo import Repo as DvcRepo`; `dvc_repo = DvcRepo.init(root_dir=path)`; remote via "
            "`with dvc_repo.config.edit() as conf:`; `dvc_repo.add(file)`; commit the `.dvc` file with git; `dvc_repo.push()`; no git-lfs.",
 }
@@ -43,7 +43,11 @@ _FRAMEWORK_NOTES = {
                            "input_example=inputs[:5].numpy(), registered_model_name=...)`, never with `mlflow.sklearn`.",
     ("mlflow", "keras"): "A Keras model is logged with `mlflow.keras.log_model(model, name=..., signature=infer_signature("
                          "x[:5], model.predict(x[:5], verbose=0)), registered_model_name=...)` "
-                         "(`from mlflow.models import infer_signature`); no `input_example`, it fails with Keras.",
+                         "(`from mlflow.models import infer_signature`); no `input_example`, it fails with Keras. "
+                         "Metrics per epoch from `history = model.fit(...)`: `for epoch, value in enumerate("
+                         "history.history[\"loss\"]): mlflow.log_metric(\"loss\", value, step=epoch)`.",
+    ("wandb", "keras"): "Metrics per epoch from `history = model.fit(...)`: `for epoch, value in enumerate("
+                        "history.history[\"loss\"]): run.log({\"loss\": value}, step=epoch)`.",
 }
 _DISTRIBUTIONS = {"torch": "torch", "dvc": "dvc", "nncf": "nncf", "mlflow": "mlflow", "wandb": "wandb", "optuna": "optuna"}
 

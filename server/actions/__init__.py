@@ -38,6 +38,9 @@ class Action:
     # (regex, problem): what adapted code must contain, checked on the model's answers before the
     # bench runs anything (the problem text goes back to the model).
     requires: tuple[tuple[str, str], ...] = ()
+    # (callee regex, problem): a call that must run before or during training, not after it
+    # (see mlops_lsp.training_order).
+    during_training: tuple[str, str] | None = None
 
     def applies_to(self, facts: DocumentFacts) -> bool:
         """Cheap detector used when listing code actions."""

@@ -14,6 +14,11 @@ ACTION = Action(
     requires=(
         (r"nncf\.prune\(", "nothing is pruned: call nncf.prune(model, ...) before or during training"),
     ),
+    during_training=(
+        r"nncf\.prune$",
+        "nncf.prune runs after training, so the pruned model never trains: call it before the training loop "
+        "and create the optimizer after it",
+    ),
     example=Example(
         before=TORCH_TRAINING_LOOP,
         after='''\

@@ -15,6 +15,11 @@ ACTION = Action(
         (r"prune\.(l1_unstructured|global_unstructured|random_unstructured|ln_structured)\(",
          "nothing is pruned: call prune.l1_unstructured(...) on the Linear/Conv layers during training"),
     ),
+    during_training=(
+        r"prune\.(l1_unstructured|global_unstructured|random_unstructured|ln_structured)$",
+        "the pruning runs after training, so the pruned model never trains: prune inside the epoch loop "
+        "(`if epoch == epochs // 2:`) so the last epochs train the pruned model",
+    ),
     example=Example(
         before=TORCH_TRAINING_LOOP,
         after='''\

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import git
 
-repo = git.Repo.init("data-repo")
+repo = git.Repo.init("data-repo", initial_branch="main")
 repo.git.lfs("install", "--local")
 repo.git.lfs("track", "*.csv")
 Path(repo.working_tree_dir, "data.csv").write_text("x,y\\n1,2\\n")
 repo.git.add(".gitattributes", "data.csv")
 repo.index.commit("add data")
+lfs_files = repo.git.lfs("ls-files").splitlines()
+print(f"final: {len(lfs_files)} data file(s) versioned")
 ''',
         after='''\
 from pathlib import Path
@@ -32,8 +34,8 @@ from pathlib import Path
 import git
 from dvc.repo import Repo as DvcRepo
 
-repo = git.Repo.init("data-repo")
-# DVC instead of git-lfs: a DVC repository in the git working tree, with a local storage remote.
+repo = git.Repo.init("data-repo", initial_branch="main")
+# DVC instead of git-lfs, initialised after git, in its working tree (DvcRepo.init takes only the directory).
 dvc_repo = DvcRepo.init(repo.working_tree_dir)
 storage = Path(repo.working_tree_dir).resolve().parent / "data-repo.dvc-storage"
 storage.mkdir(parents=True, exist_ok=True)
@@ -46,6 +48,8 @@ dvc_repo.add(str(Path(repo.working_tree_dir, "data.csv")))
 dvc_repo.push()
 repo.git.add(".dvc/config", ".dvcignore", "data.csv.dvc", ".gitignore")
 repo.index.commit("add data")
+dvc_files = [path for path, _ in repo.index.entries if path.endswith(".dvc")]
+print(f"final: {len(dvc_files)} data file(s) versioned")
 ''',
     ),
 )

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import libcst as cst
 
-from .. import attrcheck, prompts, regions, validate
+from .. import attrcheck, prompts, regions, training_order, validate
 from ..actions import Action
 from ..detect import DocumentFacts, imported_modules
 from ..edit_formats import AnswerError, apply_search_replace, extract_code, parse_search_replace
@@ -191,6 +191,8 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
         found.append(f"the code does not use {action.library}: the task was not done")
     else:
         found += [problem for pattern, problem in action.requires if not re.search(pattern, code)]
+        if action.during_training and training_order.runs_after_training(code, action.during_training[0]):
+            found.append(action.during_training[1])
     found += attrcheck.problems(code, {action.library}, set(facts.modules), cancel=cancel)
     return found
 

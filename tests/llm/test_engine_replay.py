@@ -83,18 +83,18 @@ def test_an_answer_without_code_block_is_repaired_in_a_second_round() -> None:
 
 
 def test_an_answer_that_copies_the_example_is_asked_again_without_it() -> None:
-    # Recorded: Qwen2.5-Coder-1.5B first answers with the one-shot example's script (a Keras
-    # ``train`` function); asked again without the example, it adapts the script but uses an
-    # undefined ``epoch``, which its repair round keeps: a clean, explained decline.
+    # Recorded: the first answer is the one-shot example's script (injected; Qwen2.5-Coder-1.5B did this
+    # at T 0.2 with earlier prompts); asked again without the example, the real model adapts the script,
+    # and one repair round makes it valid.
     path, data = _recording("keras-regression-mlflow-copies")
     first, second = (e["messages"] for e in data["exchanges"][:2])
+    assert data["exchanges"][0]["injected"] == "copy-example"
     assert [m["role"] for m in first] == ["system", "user", "assistant", "user"]
     assert [m["role"] for m in second] == ["system", "user"]
-    assert "def train(" in data["exchanges"][0]["completion"]["text"]
-    assert "def train(" not in data["exchanges"][1]["completion"]["text"]
+    assert data["exchanges"][0]["completion"]["text"] == first[2]["content"]
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data))
-    assert result.status == "declined" and result.source is None and "\n" not in result.message
-    assert "undefined name(s): epoch (after 2 repair rounds)" in result.message
+    assert result.status == "ok", result.message
+    assert "mlflow.start_run(" in result.source and "model.fit(" in result.source
     assert result.tokens == _recorded_tokens(data)
 
 
@@ -116,12 +116,12 @@ def test_a_request_without_recording_fails_with_one_line() -> None:
 
 def test_auto_falls_back_to_the_model_where_the_codemod_declines() -> None:
     # Recorded: the codemod declines (the script already uses MLflow, partly); the real model then
-    # hands the script back unchanged, so the fallback ends in a clean, explained decline.
+    # drops the statements defining X and y, so the fallback ends in a clean, explained decline.
     path, data = _recording("short-partial-mlflow")
     result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto", repair_rounds=0))
     assert result.status == "declined"
     assert result.diagnostics[0].startswith("codemod: the script already uses MLflow")
-    assert result.diagnostics[1].startswith("llm: the code is unchanged: the task was not done")
+    assert result.diagnostics[1].startswith("llm: undefined name(s): X, y")
     first = data["exchanges"][0]["completion"]
     assert result.tokens == {"prompt": first["prompt_tokens"], "completion": first["completion_tokens"]}
 

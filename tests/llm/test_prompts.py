@@ -78,12 +78,14 @@ def test_every_codemod_example_meets_its_actions_requirements() -> None:
     # The requirements go back to the model as problems: known-good adaptations must meet them.
     from mlops_lsp.codemods import all_codemods
 
+    def unmet(action, shown, framework: str) -> list[str]:
+        facts = DocumentFacts(framework=framework, trains=True, modules=frozenset())
+        declared = {*dict(action.requires).values(), *([action.during_training[1]] if action.during_training else [])}
+        return [p for p in llm.check(shown.before, shown.after, action, facts) if p in declared]
+
     for codemod in all_codemods():
-        action = registry()[codemod.ACTION]
         for shown in codemod.EXAMPLES:
-            facts = DocumentFacts(framework=codemod.FRAMEWORKS[0], trains=True, modules=frozenset())
-            missing = [p for p in llm.check(shown.before, shown.after, action, facts) if p in dict(action.requires).values()]
-            assert missing == [], (codemod.__name__, missing)
+            assert unmet(registry()[codemod.ACTION], shown, codemod.FRAMEWORKS[0]) == [], codemod.__name__
 
 
 def test_registry_notes_name_the_flavour_of_the_framework() -> None:

@@ -1,0 +1,54 @@
+"""Does a call run during training? A structural check of the model's pruning answers.
+
+Small models prune once the training loop is over, so the pruned model never trains: the bench's
+checker fails such a script after minutes of running it; this check tells the model at once.
+Lenient by design (line order, no call graph): it reports only a call that every training step
+precedes and that shares no loop with one.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+# What a training step calls: an optimizer's or a loss's backward pass, or a trainer.
+_STEP_METHODS = frozenset({"step", "backward", "fit", "train_on_batch"})
+
+
+def _callee(call: ast.Call) -> str:
+    try:
+        return ast.unparse(call.func)
+    except Exception:  # unparse of exotic nodes: not a call we look for
+        return ""
+
+
+def _loops_around(tree: ast.AST) -> dict[ast.AST, list[ast.AST]]:
+    """Each node's enclosing for/while loops, innermost last."""
+    enclosing: dict[ast.AST, list[ast.AST]] = {}
+
+    def visit(node: ast.AST, loops: list[ast.AST]) -> None:
+        enclosing[node] = loops
+        inner = [*loops, node] if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) else loops
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, [])
+    return enclosing
+
+
+def runs_after_training(code: str, callee_pattern: str) -> bool:
+    """True when the code calls ``callee_pattern`` (a regex on the called expression, e.g.
+    ``prune\\.l1_unstructured``) only after its last training step and in no loop with a step."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    targets = [c for c in calls if re.search(callee_pattern, _callee(c))]
+    steps = [c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr in _STEP_METHODS]
+    if not targets or not steps:
+        return False
+    loops = _loops_around(tree)
+    last_step = max(s.lineno for s in steps)
+    step_loops = {id(loop) for s in steps for loop in loops[s]}
+    return all(t.lineno > last_step and not any(id(loop) in step_loops for loop in loops[t]) for t in targets)
