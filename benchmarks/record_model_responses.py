@@ -35,6 +35,7 @@ class Scenario:
     inject: str | None = None  # None | "no-fence" | "bad-attr" | "copy-example"
     repair_rounds: int = 2
     temperature: float = 0.0
+    seed: int = 0
 
 
 SCENARIOS = [
@@ -48,6 +49,10 @@ SCENARIOS = [
     # The model answers with the one-shot example's script (seen from Qwen at T 0.2 with session 3's prompts;
     # injected since the prompts changed): the engine asks again without the example.
     Scenario("keras-regression-mlflow-copies", "keras-regression", "tracking.mlflow", inject="copy-example"),
+    # The bench's setting (T 0.2, seed 0) where Qwen hands the NNCF script back unchanged (session 5):
+    # the engine draws the request again, hotter; left-out data statements are put back.
+    Scenario("regression-mlp-nncf-resample", "pytorch-regression-mlp", "pruning.nncf", edit_format="auto",
+             temperature=0.2),
 ]
 
 
@@ -97,10 +102,16 @@ class DirectLlama:
         pass
 
 
+def _known_key(key: str, params: dict[str, Any]) -> tuple[str, float, int]:
+    """A response is reused only for the same request drawn with the same temperature and seed (a
+    resample repeats the request, hotter)."""
+    return key, float(params.get("temperature", 0.0)), int(params.get("seed", 0))
+
+
 class Recorder:
     """Wraps a backend; keeps each exchange (and injects a bad first answer when asked)."""
 
-    def __init__(self, backend: Any, inject: str | None, known: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, backend: Any, inject: str | None, known: dict[tuple[str, float, int], dict[str, Any]] | None = None) -> None:
         self.backend = backend
         self.known = known or {}  # real responses already recorded, by request key (saves model time)
         self.inject = inject
@@ -114,12 +125,13 @@ class Recorder:
 
         started = time.monotonic()
         key = messages_key(messages)
-        if key in self.known:
-            old = self.known[key]["completion"]
+        known_key = _known_key(key, kwargs)
+        if known_key in self.known:
+            old = self.known[known_key]["completion"]
             completion = Completion(old["text"], old["prompt_tokens"], old["completion_tokens"], old["finish_reason"])
         else:
             completion = self.backend.chat(messages, **kwargs)
-        seconds = time.monotonic() - started if key not in self.known else self.known[key].get("seconds", 0.0)
+        seconds = time.monotonic() - started if known_key not in self.known else self.known[known_key].get("seconds", 0.0)
         injected = None
         if self.inject and not self.exchanges:
             completion = Completion(_corrupt(completion.text, self.inject, messages), completion.prompt_tokens,
@@ -166,13 +178,13 @@ def record(scenario: Scenario, backend: Any, spec: str, out: Path, wrap: bool = 
     path = ROOT / scenario.case if scenario.case.endswith(".py") else ROOT / "dataset" / scenario.case / "train.py"
     source = path.read_text(encoding="utf-8")
     options = Options(strategy="llm", model=f"replay:{out / (scenario.name + '.json')}", retrieval="none",
-                      temperature=scenario.temperature, seed=0, repair_rounds=scenario.repair_rounds,
+                      temperature=scenario.temperature, seed=scenario.seed, repair_rounds=scenario.repair_rounds,
                       edit_format=scenario.edit_format, timeout=900.0)  # type: ignore[arg-type]
     known = {}
     for path in out.glob("*.json"):
         for exchange in json.loads(path.read_text(encoding="utf-8")).get("exchanges", []):
             if not exchange.get("injected"):
-                known[exchange["key"]] = exchange
+                known[_known_key(exchange["key"], exchange["params"])] = exchange
     recorder = Recorder(backend, scenario.inject, known) if wrap else backend
     started = time.monotonic()
     outcome = llm.run_with_backend(recorder, libcst.parse_module(source), get(scenario.action), detect(source), options,
@@ -215,7 +227,7 @@ def derive_badattr(out: Path) -> None:
     the repair answer (marked). Exercises the repair loop deterministically."""
     region = json.loads((out / "svm-digits-mlflow-region.json").read_text(encoding="utf-8"))
     real = region["exchanges"][-1]["completion"]  # the answer that passed
-    bad = dict(real, text=_corrupt(real["text"], "bad-attr"))
+    bad = dict(real, text=_corrupt(real["text"], "bad-attr", []))
     scenario = next(s for s in SCENARIOS if s.name == "svm-digits-mlflow-badattr")
     recorder = Recorder(_Scripted([bad, real]), None)
     data = record(scenario, recorder, region["model"], out, wrap=False)

@@ -7,8 +7,10 @@ process is not allowed. Results are cached per (path, installed version).
 
 Calls of library functions and classes are checked too: their shape (number of positional
 arguments, keyword names, ``*x``/``**x``) must bind to the signature in the installed version
-(``mlflow.sklearn.log_model(model=m)`` lacks ``sk_model``). Calls on instances are not resolvable
-without types and are not judged.
+(``mlflow.sklearn.log_model(model=m)`` lacks ``sk_model``). Attributes of a value a library call
+returns are checked against the returned class when the callee declares it (``study =
+optuna.create_study()`` then ``study.best_params_``; ``dvc_repo = DvcRepo.init()`` then
+``dvc_repo.config_writer``); other calls on instances are not judged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import ast
 import importlib.metadata
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 _DISTRIBUTIONS = {"sklearn": "scikit-learn", "git": "GitPython"}
 _cache: dict[tuple[str, str], str | None] = {}
 _call_cache: dict[tuple[CallShape, str], str | None] = {}
+_value_cache: dict[tuple[ValueAttribute, str], str | None] = {}
 _worker: JsonWorker | None = None
 _worker_lock = threading.Lock()
 TIMEOUT = 120.0  # first use imports the library (torch, mlflow: seconds)
@@ -69,6 +73,17 @@ class CallShape:
                 "star_args": self.star_args, "star_kwargs": self.star_kwargs}
 
 
+@dataclass(frozen=True)
+class ValueAttribute:
+    """``name.attribute`` where ``name`` is assigned once, from a call of the library path ``callee``."""
+    name: str
+    callee: str
+    attribute: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "callee": self.callee, "attribute": self.attribute}
+
+
 def _call_shape(path: str, node: ast.Call) -> CallShape:
     return CallShape(
         path=path,
@@ -84,7 +99,7 @@ class _Collector(ast.NodeVisitor):
         self.paths: list[str] = []
         self.calls: list[CallShape] = []
 
-    def _dotted(self, node: ast.AST) -> str | None:
+    def dotted(self, node: ast.AST) -> str | None:
         """``node`` as a dotted library path when it is a name or attribute chain on an import alias."""
         parts: list[str] = []
         while isinstance(node, ast.Attribute):
@@ -95,7 +110,7 @@ class _Collector(ast.NodeVisitor):
         return None
 
     def visit_Call(self, node: ast.Call) -> None:
-        path = self._dotted(node.func)
+        path = self.dotted(node.func)
         if path is not None:
             self.calls.append(_call_shape(path, node))
         self.generic_visit(node)
@@ -142,6 +157,27 @@ def library_calls(code: str, libraries: set[str]) -> list[CallShape]:
     return list(dict.fromkeys(calls))
 
 
+def library_value_attributes(code: str, libraries: set[str]) -> list[ValueAttribute]:
+    """Attributes read from names bound once, by a plain assignment, to a call of a library path."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    collector = _Collector(_aliases(tree))
+    stores = Counter(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    stores.update(a.arg for a in ast.walk(tree) if isinstance(a, ast.arg))
+    typed: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Call) and stores[node.targets[0].id] == 1):
+            callee = collector.dotted(node.value.func)
+            if callee is not None and callee.split(".")[0] in libraries:
+                typed[node.targets[0].id] = callee
+    uses = [ValueAttribute(node.value.id, typed[node.value.id], node.attr) for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in typed]
+    return list(dict.fromkeys(sorted(uses, key=lambda u: (u.name, u.attribute))))
+
+
 def _version(library: str) -> str:
     try:
         return importlib.metadata.version(_DISTRIBUTIONS.get(library, library))
@@ -165,10 +201,15 @@ def _call_key(call: CallShape) -> tuple[CallShape, str]:
     return call, _version(call.path.split(".")[0])
 
 
-def _ask_worker(paths: list[str], calls: list[CallShape], hints: set[str],
+def _value_key(value: ValueAttribute) -> tuple[ValueAttribute, str]:
+    return value, _version(value.callee.split(".")[0])
+
+
+def _ask_worker(paths: list[str], calls: list[CallShape], values: list[ValueAttribute], hints: set[str],
                 cancel: threading.Event | None) -> bool:
-    """Fills the caches for ``paths`` and ``calls``; False (logged) when the worker could not answer."""
-    request = {"paths": paths, "calls": [c.as_json() for c in calls], "hints": sorted(hints)}
+    """Fills the caches for ``paths``, ``calls`` and ``values``; False (logged) when the worker could not answer."""
+    request = {"paths": paths, "calls": [c.as_json() for c in calls], "values": [v.as_json() for v in values],
+               "hints": sorted(hints)}
     try:
         answer = _get_worker().request(request, TIMEOUT, cancel)
     except WorkerError as exc:
@@ -182,6 +223,8 @@ def _ask_worker(paths: list[str], calls: list[CallShape], hints: set[str],
     # The call answers are a list in request order (a shape has no natural JSON key).
     for call, message in zip(calls, answer["calls"], strict=True):
         _call_cache[_call_key(call)] = message
+    for value, message in zip(values, answer["values"], strict=True):
+        _value_cache[_value_key(value)] = message
     return True
 
 
@@ -192,13 +235,16 @@ def problems(code: str, libraries: set[str], hints: set[str] = frozenset(), *,  
     problems (the check is advisory; the bench still runs the code)."""
     paths = library_paths(code, libraries)
     calls = library_calls(code, libraries)
+    values = library_value_attributes(code, libraries)
     todo_paths = [p for p in paths if _path_key(p) not in _cache]
     todo_calls = [c for c in calls if _call_key(c) not in _call_cache]
-    if (todo_paths or todo_calls) and not _ask_worker(todo_paths, todo_calls, hints, cancel):
+    todo_values = [v for v in values if _value_key(v) not in _value_cache]
+    if (todo_paths or todo_calls or todo_values) and not _ask_worker(todo_paths, todo_calls, todo_values, hints, cancel):
         return []
     found = [_cache.get(_path_key(p)) for p in paths]
     # A call of a path that does not exist already has its message: say it once.
     found += [_call_cache.get(_call_key(c)) for c in calls if not _cache.get(_path_key(c.path))]
+    found += [_value_cache.get(_value_key(v)) for v in values if not _cache.get(_path_key(v.callee))]
     # One message per missing attribute: "a.b.c" and "a.b.c.d" fail for the same reason.
     return list(dict.fromkeys(m for m in found if m))
 

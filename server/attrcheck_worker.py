@@ -3,7 +3,9 @@
 Protocol, JSON lines: request ``{"paths": ["mlflow.log_model", ...], "calls": [call shape, ...],
 "hints": ["sklearn"]}`` with call shapes ``{"path": "nncf.prune", "positional": 3, "keywords": ["ratio"],
 "star_args": false, "star_kwargs": false}``; answer ``{"results": {"mlflow.log_model": "mlflow has no
-attribute log_model; did you mean ...?" | null}, "calls": [message | null, ...]}`` (calls in request order).
+attribute log_model; did you mean ...?" | null}, "calls": [message | null, ...], "values": [message | null, ...]}``
+(calls and values in request order). A value is ``{"name": "study", "callee": "optuna.create_study",
+"attribute": "best_params_"}``: the attribute read from what the callee returns.
 Imports the libraries (that is why it is a separate process).
 """
 
@@ -228,6 +230,66 @@ def call_problem(call: dict[str, Any]) -> str | None:
     return found[0] if found and all(found) else None
 
 
+def _returned_class(callee: Any) -> type | None:
+    """The class a call of ``callee`` returns: the class itself, or the callee's declared return type
+    when it names one class (``-> "Study"``, resolved in the callee's module); None when unknown."""
+    if isinstance(callee, type):
+        return callee
+    try:
+        annotation = inspect.signature(callee).return_annotation
+    except (TypeError, ValueError):
+        return None
+    if isinstance(annotation, str):
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", annotation.strip("'\"")):
+            return None  # a union, a generic, an optional: not one class
+        found: Any = getattr(inspect.unwrap(callee), "__globals__", {})
+        for part in annotation.strip("'\"").split("."):
+            found = found.get(part) if isinstance(found, dict) else getattr(found, part, None)
+        annotation = found
+    if annotation is inspect.Signature.empty or annotation is object or annotation is Any:
+        return None  # undeclared, or declared as anything
+    return annotation if isinstance(annotation, type) else None
+
+
+_SELF_ASSIGNMENT = re.compile(r"\bself\.(\w+)\s*(?::[^=\n]+)?=(?!=)")
+
+
+def _instance_attributes(cls: type) -> set[str] | None:
+    """Names instances of ``cls`` may have beyond its class attributes (``self.x = ...`` in its
+    methods, annotations, slots); None when that cannot be told (no source, ``__getattr__``)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        if "__getattr__" in vars(klass) or "__getattribute__" in vars(klass):
+            return None
+        names |= set(getattr(klass, "__annotations__", {})) | set(getattr(klass, "__slots__", ()))
+        try:
+            names |= set(_SELF_ASSIGNMENT.findall(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            return None
+    return names
+
+
+def value_problem(value: dict[str, Any]) -> str | None:
+    """Why ``value["attribute"]`` cannot be read from what ``value["callee"]`` returns, or None."""
+    callee, resolved = _resolve(value["callee"])
+    if resolved != len(value["callee"].split(".")) or not callable(callee):
+        return None
+    cls = _returned_class(callee)
+    attribute = value["attribute"]
+    if cls is None or hasattr(cls, attribute):
+        return None
+    instance = _instance_attributes(cls)
+    if instance is None or attribute in instance:
+        return None
+    public = sorted({n for n in [*dir(cls), *instance] if not n.startswith("_")})
+    close = difflib.get_close_matches(attribute, public, n=2, cutoff=0.6)
+    guess = f"; did you mean {' or '.join(close)}?" if close else ""
+    return (f"{value['name']} (the value of {value['callee']}()) has no attribute {attribute}: "
+            f"it is a {cls.__module__}.{cls.__qualname__}{guess}")
+
+
 def _judged(judge: Callable[..., str | None], item: Any, *args: Any) -> str | None:
     """One item's verdict; a failure while judging it is reported on stderr and gives no problem,
     so one odd library object does not cost the answers for the whole request."""
@@ -251,7 +313,8 @@ def main() -> int:
             hints = list(request.get("hints", []))
             results = {path: _judged(check, path, hints) for path in request["paths"]}
             calls = [_judged(call_problem, call) for call in request.get("calls", [])]
-            answer: dict[str, Any] = {"results": results, "calls": calls}
+            values = [_judged(value_problem, value) for value in request.get("values", [])]
+            answer: dict[str, Any] = {"results": results, "calls": calls, "values": values}
         except Exception as exc:  # answer every request, so the parent never waits forever
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         channel.write(json.dumps(answer) + "\n")

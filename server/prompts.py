@@ -21,8 +21,8 @@ SYSTEM = ("You are an expert Python MLOps engineer. You adapt machine-learning t
 _API_NOTES = {
     "mlflow": "MLflow {v}: `import mlflow`; `mlflow.set_tracking_uri(os.environ.get(\"MLFLOW_TRACKING_URI\", \"sqlite:///mlflow.db\"))`; "
               "`with mlflow.start_run():`; `mlflow.log_params({{\"lr\": lr, \"epochs\": epochs}})` with the script's own values, `mlflow.log_metric(key, value, step=...)`; "
-              "models: `mlflow.sklearn.log_model(sk_model=model, name=..., input_example=..., registered_model_name=...)` / `mlflow.pytorch.log_model(...)` "
-              "(not `artifact_path`; sklearn: `serialization_format=\"cloudpickle\"`); registering needs `registered_model_name`.",
+              "models: `mlflow.<flavour>.log_model(model, name=..., registered_model_name=...)` "
+              "(not `artifact_path`); registering needs `registered_model_name`.",
     "wandb": "wandb {v}, offline: `run = wandb.init(project=..., config={{...}}, mode=os.environ.get(\"WANDB_MODE\", \"offline\"))`; "
              "`run.log({{...}}, step=...)` with plain numbers; `run.finish()` at the end; never `wandb.login()`.",
     "optuna": "Optuna {v}: `def objective(trial):` with `trial.suggest_float/suggest_int/suggest_categorical`, returns the metric; "
@@ -41,6 +41,10 @@ _API_NOTES = {
 _FRAMEWORK_NOTES = {
     ("mlflow", "pytorch"): "A PyTorch model is logged with `mlflow.pytorch.log_model(model, name=..., "
                            "input_example=inputs[:5].numpy(), registered_model_name=...)`, never with `mlflow.sklearn`.",
+    ("mlflow", "sklearn"): "A scikit-learn model is logged with `mlflow.sklearn.log_model(sk_model=model, name=\"model\", "
+                           "serialization_format=\"cloudpickle\", input_example=X_train[:5], registered_model_name=...)`: "
+                           "MLflow 3's default format (skops) refuses to load a tree or a pipeline back.",
+    ("mlflow", "lightning"): "A LightningModule is logged with `mlflow.pytorch.log_model(model, name=..., registered_model_name=...)`.",
     ("mlflow", "keras"): "A Keras model is logged with `mlflow.keras.log_model(model, name=..., signature=infer_signature("
                          "x[:5], model.predict(x[:5], verbose=0)), registered_model_name=...)` "
                          "(`from mlflow.models import infer_signature`); no `input_example`, it fails with Keras. "

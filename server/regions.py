@@ -9,6 +9,7 @@ by construction; imports the model writes in its region move to the module's imp
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
@@ -172,7 +173,9 @@ def _bound_names(statement: cst.CSTNode) -> set[str]:
     if isinstance(statement, cst.SimpleStatementLine):
         targets = [t.target for small in statement.body if isinstance(small, cst.Assign) for t in small.targets]
         targets += [small.target for small in statement.body if isinstance(small, cst.AnnAssign)]
-        return {t.value for t in targets if isinstance(t, cst.Name)}
+        # `X_train, y_train = ...` binds both names.
+        names = [e.value for t in targets if isinstance(t, (cst.Tuple, cst.List)) for e in t.elements] + targets
+        return {t.value for t in names if isinstance(t, cst.Name)}
     return set()
 
 
@@ -249,41 +252,56 @@ def splice(module: cst.Module, region: Region, answer: str) -> str:
     return _with_imports(new_module, requests).code
 
 
-def _is_literal_assignment(statement: cst.CSTNode) -> bool:
-    """``lr = 1e-2``, ``n_samples, n_features = 2000, 8``: no name is read."""
-    if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
-            and isinstance(statement.body[0], (cst.Assign, cst.AnnAssign)) and statement.body[0].value is not None):
-        return False
-    return not any(isinstance(node, cst.Name) for node in _walk(statement.body[0].value))
+def _assigned_names(code: str) -> set[str]:
+    """Every name the code binds anywhere (any scope): a name defined somewhere is not a plain drop."""
+    tree = ast.parse(code)
+    return ({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+            | {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))})
 
 
-def _walk(node: cst.CSTNode):
-    yield node
-    for child in node.children:
-        yield from _walk(child)
+def _read_names(statement: cst.CSTNode) -> set[str]:
+    code = cst.Module(body=[statement]).code  # type: ignore[list-item]
+    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
 
 
-def restore_constants(original: cst.Module, code: str, names: set[str]) -> str:
-    """``code`` with the original's top-level constant assignments of ``names`` put back before the
-    first top-level statement that reads them: small models drop ``max_depth = 4`` while keeping
-    its uses, and cannot find it again in a repair round."""
-    constants = [s for s in original.body if _is_literal_assignment(s) and _bound_names(s) & names]
-    if not constants:
+def _is_assignment(statement: cst.CSTNode) -> bool:
+    return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], (cst.Assign, cst.AnnAssign)) and statement.body[0].value is not None)
+
+
+def restore_definitions(original: cst.Module, code: str, names: set[str]) -> str:
+    """``code`` with the original's top-level assignments and definitions of ``names`` put back, with
+    the assignments of the names they read that ``code`` lacks, in their original order, before the first top-level
+    statement that reads them. Small models rewriting a file start it at the line they change and
+    leave out what precedes it (``max_depth = 4``, ``X_train, y_train, ... = ...``) while keeping
+    the uses; a repair round rarely brings the lines back."""
+    assigned = _assigned_names(code)
+    candidates = [s for s in original.body
+                  if (_is_assignment(s) or isinstance(s, (cst.FunctionDef, cst.ClassDef))) and _bound_names(s)]
+    wanted, chosen = set(names), []
+    while True:
+        more = [s for s in candidates if s not in chosen and _bound_names(s) & wanted and not _bound_names(s) & assigned]
+        if not more:
+            break
+        chosen += more
+        # A function reads its globals when called, not where it is defined: only assignments pull in more.
+        wanted |= {n for s in more if _is_assignment(s) for n in _read_names(s)} - assigned
+    if not chosen:
         return code
+    chosen.sort(key=lambda s: candidates.index(s))
+    bound = {n for s in chosen for n in _bound_names(s)}
     module = cst.parse_module(code)
     body = list(module.body)
-    for constant in constants:
-        wanted = _bound_names(constant)
-        if any(_bound_names(s) & wanted for s in body):
-            continue  # defined somewhere (inside a block, or later): not a plain drop
-        pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(wanted))))
-        uses = [i for i, s in enumerate(body) if not _is_import(s) and not isinstance(s, (cst.FunctionDef, cst.ClassDef))
-                and pattern.search(_code_only(module.code_for_node(s)))]
-        if uses:
-            user = body[uses[0]]
-            # The constant takes the blank lines above its first user, so the layout stays the same.
-            body[uses[0]:uses[0] + 1] = [constant.with_changes(leading_lines=getattr(user, "leading_lines", [])),
-                                         user.with_changes(leading_lines=[]) if hasattr(user, "leading_lines") else user]
+    pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(bound))))
+    uses = [i for i, s in enumerate(body) if not _is_import(s) and not isinstance(s, (cst.FunctionDef, cst.ClassDef))
+            and pattern.search(_code_only(module.code_for_node(s)))]
+    if not uses:
+        return code
+    at = uses[0]
+    user = body[at]
+    # The block takes the blank lines above its first user, so the layout stays the same.
+    block = [chosen[0].with_changes(leading_lines=getattr(user, "leading_lines", [])), *chosen[1:]]
+    body[at:at + 1] = [*block, user.with_changes(leading_lines=[]) if hasattr(user, "leading_lines") else user]
     return module.with_changes(body=body).code
 
 

@@ -52,3 +52,56 @@ def runs_after_training(code: str, callee_pattern: str) -> bool:
     last_step = max(s.lineno for s in steps)
     step_loops = {id(loop) for s in steps for loop in loops[s]}
     return all(t.lineno > last_step and not any(id(loop) in step_loops for loop in loops[t]) for t in targets)
+
+
+# Loggers that log every epoch by themselves: an explicit call after training is then a summary.
+_LOGGING_CALLBACKS = re.compile(r"autolog\s*\(|callbacks\s*=|Logger\s*\(|WandbCallback\s*\(")
+
+
+def _enclosing_functions(tree: ast.AST) -> dict[ast.AST, list[ast.AST]]:
+    """Each node's enclosing function/class definitions, innermost last."""
+    enclosing: dict[ast.AST, list[ast.AST]] = {}
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+    def visit(node: ast.AST, outer: list[ast.AST]) -> None:
+        enclosing[node] = outer
+        inner = [*outer, node] if isinstance(node, scopes) else outer
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, [])
+    return enclosing
+
+
+def logs_only_once(code: str, callee_pattern: str) -> bool:
+    """True when every call of ``callee_pattern`` (a metric logger) runs once, after training: in no
+    loop, at module level or in a function that no loop calls (not in a method: a callback may run
+    every epoch). Small models log Keras' final loss once after ``fit``; an iterative trainer's run
+    needs the curve."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    if _LOGGING_CALLBACKS.search(code):
+        return False
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    targets = [c for c in calls if re.search(callee_pattern, _callee(c))]
+    if not targets or not any(isinstance(c.func, ast.Attribute) and c.func.attr in _STEP_METHODS for c in calls):
+        return False
+    loops, scopes = _loops_around(tree), _enclosing_functions(tree)
+
+    def runs_once(node: ast.AST, seen: frozenset[int] = frozenset()) -> bool:
+        if loops[node]:
+            return False
+        if not scopes[node]:
+            return True
+        function = scopes[node][-1]
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or any(
+                isinstance(outer, ast.ClassDef) for outer in scopes[node]):
+            return False
+        if id(function) in seen:
+            return False  # recursion: may run any number of times
+        callers = [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == function.name]
+        return all(runs_once(c, seen | {id(function)}) for c in callers)
+
+    return all(runs_once(t) for t in targets)

@@ -41,6 +41,9 @@ class Action:
     # (callee regex, problem): a call that must run before or during training, not after it
     # (see mlops_lsp.training_order).
     during_training: tuple[str, str] | None = None
+    # (logger callee regex, problem): for iterative trainers, metrics must be logged per epoch or
+    # step, not once after training (see mlops_lsp.training_order.logs_only_once).
+    per_epoch: tuple[str, str] | None = None
 
     def applies_to(self, facts: DocumentFacts) -> bool:
         """Cheap detector used when listing code actions."""

@@ -13,4 +13,9 @@ ACTION = Action(
     requires=(
         (r"\blog_params?\(|\blog_metrics?\(|autolog\(|MLFlowLogger\(", "nothing is logged: call mlflow.log_params(...) and mlflow.log_metric(...)"),
     ),
+    per_epoch=(
+        r"mlflow\.log_metrics?$",
+        "the metrics are logged once, after training: log them every epoch (in the epoch loop, or for Keras "
+        "from `history = model.fit(...)`: `for epoch, value in enumerate(history.history[\"loss\"]): mlflow.log_metric(\"loss\", value, step=epoch)`)",
+    ),
 )

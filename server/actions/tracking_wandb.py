@@ -14,4 +14,9 @@ ACTION = Action(
         (r"wandb\.init\(", "no run is started: call wandb.init(...)"),
         (r"\.log\(|WandbLogger\(", "nothing is logged: call run.log({...}) with the metrics"),
     ),
+    per_epoch=(
+        r"(?:^wandb|run)\.log$",
+        "the metrics are logged once, after training: log them every epoch (in the epoch loop, or for Keras "
+        "from `history = model.fit(...)`: `for epoch, value in enumerate(history.history[\"loss\"]): run.log({\"loss\": value}, step=epoch)`)",
+    ),
 )

@@ -12,6 +12,9 @@ ACTION = Action(
     ),
     requires=(
         (r"\.add\(", "no data is added to DVC: call dvc_repo.add(path)"),
+        # No `.lfs(` anywhere (a lookahead from the start: requirements are patterns the code must match).
+        (r"\A(?![\s\S]*\.lfs\()", "git-lfs is still called: replace every repo.git.lfs(...) by DVC "
+                                      "(dvc_repo.add(path) to track, dvc_repo.push() to upload)"),
     ),
     example=Example(
         before='''\

@@ -1,8 +1,10 @@
 """``replay:/path/recorded.json``: answers chat requests with responses recorded from a real model.
 
 Recordings are written by ``benchmarks/record_model_responses.py``. A request is matched by a hash
-of its messages (role and content, in order); a request that was never recorded fails clearly,
-naming the hash, so a test never passes on an answer meant for another prompt.
+of its messages (role and content, in order) and, where several responses were recorded for the same
+messages (the engine draws an unchanged answer again, hotter), by the temperature and seed it is
+drawn with. A request that was never recorded fails clearly, naming the hash, so a test never
+passes on an answer meant for another prompt.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class ReplayBackend:
         self.path = Path(path)
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            self._exchanges: dict[str, dict[str, Any]] = {e["key"]: e for e in data["exchanges"]}
+            self._exchanges: dict[str, list[dict[str, Any]]] = {}
+            for exchange in data["exchanges"]:
+                self._exchanges.setdefault(exchange["key"], []).append(exchange)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot read recording {self.path}: {type(exc).__name__}: {exc}") from None
         self.recorded_model: str = data.get("model", "unknown")
@@ -52,12 +56,15 @@ class ReplayBackend:
              stop: list[str] | None = None, on_token: Callable[[str], None] | None = None,
              cancel: threading.Event | None = None, timeout: float | None = None) -> Completion:
         key = messages_key(messages)
-        exchange = self._exchanges.get(key)
-        if exchange is None:
+        recorded = self._exchanges.get(key)
+        if not recorded:
             raise ModelError(f"{self.path.name} has no recorded response for request {key} "
                              f"({len(messages)} messages); re-record with benchmarks/record_model_responses.py")
         if cancel is not None and cancel.is_set():
             return Completion("", 0, 0, "cancelled")
+        drawn = [e for e in recorded if e.get("params", {}).get("temperature") == temperature
+                 and e.get("params", {}).get("seed") == seed]
+        exchange = (drawn or recorded)[0]
         self.calls += 1
         answer = exchange["completion"]
         if on_token is not None:

@@ -118,3 +118,30 @@ def test_keras_flavour_is_checked_with_the_benchmark_backend() -> None:
     code = "import mlflow\nimport mlflow.keras\nmlflow.keras.log_model(keras_model=model, name='m')\n"
     found = attrcheck.problems(code, {"mlflow"}, {"keras"})
     assert len(found) == 1 and found[0].startswith("mlflow.keras.log_model() has no parameter 'keras_model'")
+
+
+def test_attributes_of_a_returned_value_are_checked_against_the_declared_class() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: sklearn's `best_params_` on an Optuna study, and GitPython's
+    # `config_writer` on the DVC repository that replaced the git one.
+    study = ("import optuna\n\ndef objective(trial):\n    return trial.suggest_float('x', 0, 1)\n\n"
+             "study = optuna.create_study(direction='minimize')\nstudy.optimize(objective, n_trials=3)\n"
+             "print(study.best_params_, study.best_value, study.study_name)\n")
+    assert attrcheck.library_value_attributes(study, {"optuna"}) == [
+        attrcheck.ValueAttribute("study", "optuna.create_study", name) for name in
+        ("best_params_", "best_value", "optimize", "study_name")]
+    found = attrcheck.problems(study, {"optuna"})
+    assert len(found) == 1 and found[0].startswith(
+        "study (the value of optuna.create_study()) has no attribute best_params_: it is a optuna.study.study.Study;"
+        " did you mean best_params")
+    dvc = ("from dvc.repo import Repo as DvcRepo\nrepo = DvcRepo.init('data-repo')\n"
+           "with repo.config_writer() as config:\n    config.set_value('user', 'name', 'Bot')\nrepo.add('data.csv')\n")
+    assert [m.split(":")[0] for m in attrcheck.problems(dvc, {"dvc"})] == [
+        "repo (the value of dvc.repo.Repo.init()) has no attribute config_writer"]
+
+
+def test_a_name_bound_twice_or_to_an_undeclared_return_is_not_judged() -> None:
+    twice = ("import optuna\nstudy = optuna.create_study()\nstudy = make_other()\nstudy.best_params_\n")
+    assert attrcheck.library_value_attributes(twice, {"optuna"}) == []
+    # torch.load declares `-> Any`; instance attributes set in __init__ count (Study.study_name).
+    loaded = "import torch\ncheckpoint = torch.load('m.pt')\ncheckpoint.get('state')\n"
+    assert attrcheck.problems(loaded, {"torch"}) == []

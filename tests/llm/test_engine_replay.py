@@ -115,15 +115,39 @@ def test_a_request_without_recording_fails_with_one_line() -> None:
 
 
 def test_auto_falls_back_to_the_model_where_the_codemod_declines() -> None:
-    # Recorded: the codemod declines (the script already uses MLflow, partly); the real model then
-    # drops the statements defining X and y, so the fallback ends in a clean, explained decline.
+    # Recorded: the codemod declines (the script already uses MLflow, partly); the real model hands the
+    # region back unchanged, is asked again (same request, hotter), leaves out the final print, and
+    # its repair is valid.
     path, data = _recording("short-partial-mlflow")
-    result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto", repair_rounds=0))
-    assert result.status == "declined"
-    assert result.diagnostics[0].startswith("codemod: the script already uses MLflow")
-    assert result.diagnostics[1].startswith("llm: undefined name(s): X, y")
-    first = data["exchanges"][0]["completion"]
-    assert result.tokens == {"prompt": first["prompt_tokens"], "completion": first["completion_tokens"]}
+    unchanged, resampled, repaired = data["exchanges"]
+    assert resampled["messages"] == unchanged["messages"] and resampled["params"]["temperature"] == 0.8
+    assert "the script's last output line is gone" in repaired["messages"][-1]["content"]
+    result = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto"))
+    assert result.status == "ok" and result.engine == "llm", result.message
+    assert result.source.rstrip().endswith('print(f"final mse: {mse:.4f}")')
+    assert result.tokens == _recorded_tokens(data)
+    # Without repair rounds, the unchanged first answer ends the fallback in a clean, explained decline.
+    declined = core.adapt(_source(data), "tracking.mlflow", _options(path, data, strategy="auto", repair_rounds=0))
+    assert declined.status == "declined"
+    assert declined.diagnostics[0].startswith("codemod: the script already uses MLflow")
+    assert declined.diagnostics[1] == "llm: the code is unchanged: the task was not done (after 0 repair rounds)"
+
+
+def test_an_unchanged_answer_is_drawn_again_hotter_and_left_out_statements_come_back() -> None:
+    # Recorded at the bench's setting (T 0.2, seed 0): Qwen hands the NNCF script back unchanged; drawn
+    # again at T 0.8 it answers from the class on, without the hyperparameters and data statements.
+    path, data = _recording("regression-mlp-nncf-resample")
+    source = _source(data)
+    first, second = data["exchanges"]
+    assert second["messages"] == first["messages"] and second["params"]["temperature"] == 0.8
+    assert "X_train, y_train, X_val, y_val =" not in second["completion"]["text"]
+    result = core.adapt(source, "pruning.nncf", _options(path, data))
+    assert result.status == "ok", result.message
+    for line in ("n_samples, n_features = 2000, 8", "X = torch.randn(n_samples, n_features)",
+                 "X_train, y_train, X_val, y_val = X[:1600], y[:1600], X[1600:], y[1600:]"):
+        assert result.source.count(line) == 1 and result.source.index(line) < result.source.index("model = SequentialForNncf(")
+    assert "import nncf" in result.source  # nncf.PruneMode, used without its import
+    assert result.tokens == _recorded_tokens(data)
 
 
 def test_auto_does_not_call_the_model_when_the_codemod_succeeds() -> None:

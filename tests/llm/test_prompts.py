@@ -14,6 +14,8 @@ from mlops_lsp.actions import registry
 from mlops_lsp.detect import DocumentFacts
 from mlops_lsp.engines import llm
 
+DATASET = Path(__file__).resolve().parents[2] / "dataset"
+
 PAIRS = [(action, framework) for action in registry().values() for framework in action.frameworks]
 HAND_WRITTEN = [action for action in registry().values() if action.example is not None]
 
@@ -74,13 +76,54 @@ def test_check_shows_the_statement_behind_a_dropped_name() -> None:
     assert "the original defines rng with `rng = np.random.default_rng(0)`: keep that statement" in found
 
 
+def test_check_names_the_variable_an_undefined_name_was_meant_to_be() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on pytorch-regression-mlp: `examples_inputs=x[:1]` copied from the
+    # NNCF example, where the script's data is `X` (and `x` is forward()'s parameter).
+    action = registry()["pruning.nncf"]
+    facts = DocumentFacts(framework="pytorch", trains=True, modules=frozenset({"torch"}))
+    source = "import torch\nX = torch.randn(4, 2)\nprint(X.sum())\n"
+    answer = ("import torch\nimport nncf\n\nclass Net(torch.nn.Sequential):\n    def forward(self, x):\n        x = x + 1\n"
+              "        return x\n\nX = torch.randn(4, 2)\nmodel = nncf.prune(Net(), examples_inputs=x[:1])\nprint(X.sum())\n")
+    found = llm.check(source, answer, action, facts)
+    assert "`x` is not defined; did you mean `X`?" in found
+    assert not any("did you mean" in p for p in llm.check(source, answer.replace("x[:1]", "unrelated"), action, facts))
+
+
+def test_check_says_where_a_name_used_out_of_its_function_lives() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on git-lfs-basic: the DVC repository created in one function and
+    # used in another.
+    action = registry()["translate.gitpython-dvc"]
+    facts = DocumentFacts(framework="gitpython", trains=True, modules=frozenset({"git"}))
+    source = "import git\n\ndef init():\n    return git.Repo.init('r')\n\ndef main():\n    repo = init()\n    print(repo)\n"
+    answer = ("import git\nfrom dvc.repo import Repo as DvcRepo\n\ndef init():\n    dvc_repo = DvcRepo.init('r')\n"
+              "    return git.Repo.init('r')\n\ndef main():\n    repo = init()\n    dvc_repo.add('d.csv')\n    print(repo)\n")
+    assert ("`dvc_repo` is assigned only inside init(), not where it is used: create it there, "
+            "or pass it as an argument/return it") in llm.check(source, answer, action, facts)
+
+
+def test_check_reports_a_dropped_final_print_and_not_a_moved_one() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on keras-regression (HPO): the script rewritten into an objective
+    # function that returns test_mae, and its last print left out.
+    action = registry()["hpo.optuna"]
+    facts = DocumentFacts(framework="keras", trains=True, modules=frozenset())
+    source = (DATASET / "keras-regression" / "train.py").read_text(encoding="utf-8")
+    dropped = source.replace('print(f"final test mae: {test_mae:.4f}")\n', "")
+    message = 'keep `print(f"final test mae: {test_mae:.4f}")`'
+    assert any(message in p for p in llm.check(source, dropped, action, facts))
+    moved = dropped.replace("test_mse, test_mae = model.evaluate(x_test, y_test, verbose=0)\n",
+                            "test_mse, test_mae = model.evaluate(x_test, y_test, verbose=0)\n"
+                            "print(f\"final test mae: {test_mae:.3f}\")\n")
+    assert not any(message in p for p in llm.check(source, moved, action, facts))
+
+
 def test_every_codemod_example_meets_its_actions_requirements() -> None:
     # The requirements go back to the model as problems: known-good adaptations must meet them.
     from mlops_lsp.codemods import all_codemods
 
     def unmet(action, shown, framework: str) -> list[str]:
         facts = DocumentFacts(framework=framework, trains=True, modules=frozenset())
-        declared = {*dict(action.requires).values(), *([action.during_training[1]] if action.during_training else [])}
+        declared = {*dict(action.requires).values(),
+                    *(check[1] for check in (action.during_training, action.per_epoch) if check)}
         return [p for p in llm.check(shown.before, shown.after, action, facts) if p in declared]
 
     for codemod in all_codemods():
@@ -96,3 +139,16 @@ def test_registry_notes_name_the_flavour_of_the_framework() -> None:
     keras_note = prompts.constraints(action, "keras")
     assert "signature=infer_signature(" in keras_note and "no `input_example`" in keras_note
     assert "mlflow.pytorch.log_model(model" not in prompts.constraints(action, "sklearn")
+    # MLflow 3's default skops format refuses to load a tree back (seen in every sklearn registry sample).
+    assert 'serialization_format="cloudpickle"' in prompts.constraints(action, "sklearn")
+
+
+def test_requirements_match_library_calls_by_qualified_name() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: `from nncf import prune` then `prune(model, ...)`.
+    action = registry()["pruning.nncf"]
+    facts = DocumentFacts(framework="pytorch", trains=True, modules=frozenset({"torch"}))
+    source = "import torch\nmodel = torch.nn.Linear(2, 1)\nprint(model)\n"
+    imported = "import torch\nfrom nncf import prune\nmodel = torch.nn.Linear(2, 1)\nmodel = prune(model, ratio=0.5)\nprint(model)\n"
+    assert "nothing is pruned: call nncf.prune(model, ...) before or during training" not in llm.check(source, imported, action, facts)
+    other = imported.replace("from nncf import prune", "import nncf\nfrom torch.nn.utils import prune")
+    assert "nothing is pruned: call nncf.prune(model, ...) before or during training" in llm.check(source, other, action, facts)

@@ -7,7 +7,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from mlops_lsp import regions
+from mlops_lsp import regions, validate
 
 DATASET = Path(__file__).resolve().parents[2] / "dataset"
 
@@ -160,13 +160,32 @@ def test_dropped_constants_are_put_back_before_their_first_use() -> None:
     module = cst.parse_module(source)
     # Seen from Qwen2.5-Coder-1.5B: the hyperparameters dropped, their uses kept.
     answer = source.replace("hidden_size = 64\nlr = 1e-2\n", "").replace("epochs = 5\n", "")
-    restored = regions.restore_constants(module, answer, {"hidden_size", "lr", "epochs"})
+    restored = regions.restore_definitions(module, answer, {"hidden_size", "lr", "epochs"})
     assert restored.index("hidden_size = 64") < restored.index("model = nn.Sequential(")
     assert restored.index("lr = 1e-2") < restored.index("optimizer = torch.optim.Adam(")
     assert restored.index("epochs = 5") < restored.index("for epoch in range(epochs):")
-    # A name the answer assigns elsewhere at top level (used before it) is not a plain drop: left alone.
+    # A name the answer assigns elsewhere (used before it) is not a plain drop: left alone.
     moved = answer + "epochs = 7\n"
-    assert regions.restore_constants(module, moved, {"epochs"}) == moved
+    assert regions.restore_definitions(module, moved, {"epochs"}) == moved
+
+
+def test_left_out_data_statements_are_put_back_with_what_they_read() -> None:
+    source = _source("pytorch-regression-mlp")
+    module = cst.parse_module(source)
+    answer = (DATASET.parent / "tests" / "data" / "llm" / "nncf_answer_without_data.py").read_text(encoding="utf-8")
+    missing = set(validate.undefined_names(answer))
+    assert {"X", "X_train", "y_train", "hidden_size"} <= missing and "n_samples" not in missing
+    restored = regions.restore_definitions(module, answer, missing)
+    assert set(validate.undefined_names(restored)) == {"json"}  # an import: the splice keeps the module's
+    # `X_train, ... = X[:1600], ...` needs X, X needs n_samples: all come back, in the original's order,
+    # before the first statement that reads them; the answer's own statements are untouched.
+    order = ["n_samples, n_features = 2000, 8", "hidden_size = 64", "X = torch.randn(n_samples, n_features)",
+             "true_w = torch.randn(n_features, 1)", "X_train, y_train, X_val, y_val = X[:1600]",
+             "model = SequentialForNncf("]
+    positions = [restored.index(line) for line in order]
+    assert positions == sorted(positions)
+    assert "torch.manual_seed(0)" not in restored  # binds nothing the answer reads: not restored
+    assert restored.count("X = torch.randn") == 1
 
 
 def test_imports_after_other_statements_are_not_added_again_above_them() -> None:
@@ -180,3 +199,15 @@ def test_imports_after_other_statements_are_not_added_again_above_them() -> None
     out = regions.splice(module, region, answer.replace("epochs = 4\n", "epochs = 4\nmlflow.log_param('epochs', epochs)\n"))
     assert out == source.replace('import os\n', 'import os\nimport mlflow\n', 1).replace(
         "epochs = 4\n", "epochs = 4\nmlflow.log_param('epochs', epochs)\n")
+
+
+def test_a_left_out_function_is_put_back_before_its_caller() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on git-lfs-remote-push: `main` left out, `main()` still called.
+    source = _source("git-lfs-basic")
+    module = cst.parse_module(source)
+    main = next(s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == "main")
+    answer = source.replace(module.code_for_node(main), "\n\n")
+    assert set(validate.undefined_names(answer)) == {"main"}
+    restored = regions.restore_definitions(module, answer, {"main"})
+    assert not validate.undefined_names(restored)
+    assert restored.index("def main() -> None:") < restored.index('if __name__ == "__main__":')
