@@ -59,6 +59,11 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
     return {name: path for name, path in aliases.items() if name not in rebound}
 
 
+def import_roots(tree: ast.AST) -> dict[str, str]:
+    """Each imported name (not rebound) -> the top-level module it comes from."""
+    return {name: path.split(".")[0] for name, path in _aliases(tree).items()}
+
+
 @dataclass(frozen=True)
 class CallShape:
     """What a call site tells about its arguments, without knowing their values."""

@@ -34,13 +34,15 @@ _API_NOTES = {
     "torch": "torch {v}: `import torch.nn.utils.prune as prune`; inside the epoch loop, at `epoch == epochs // 2`, "
              "`prune.l1_unstructured(layer, name=\"weight\", amount=0.5)` for every Linear/Conv layer, so the last "
              "epochs train the pruned model; after the loop `prune.remove(layer, \"weight\")`.",
-    "dvc": "DVC {v}: `from dvc.repo import Repo as DvcRepo`; `dvc_repo = DvcRepo.init(root_dir=path)`; remote via "
+    "dvc": "DVC {v}: `from dvc.repo import Repo as DvcRepo`; `dvc_repo = DvcRepo.init(repo.working_tree_dir)` once; "
+           "a function that did not create it opens it with `dvc_repo = DvcRepo(repo.working_tree_dir)`; remote via "
            "`with dvc_repo.config.edit() as conf:`; `dvc_repo.add(file)`; commit the `.dvc` file with git; `dvc_repo.push()`; no git-lfs.",
 }
 # What differs by framework: the model flavour (MLflow 3 breaks Keras' input_example, mlflow/mlflow#16183).
 _FRAMEWORK_NOTES = {
+    # No input_example here: a variable named in a note is copied literally (`inputs`, undefined in the script).
     ("mlflow", "pytorch"): "A PyTorch model is logged with `mlflow.pytorch.log_model(model, name=..., "
-                           "input_example=inputs[:5].numpy(), registered_model_name=...)`, never with `mlflow.sklearn`.",
+                           "registered_model_name=...)`, never with `mlflow.sklearn`.",
     ("mlflow", "sklearn"): "A scikit-learn model is logged with `mlflow.sklearn.log_model(sk_model=model, name=\"model\", "
                            "serialization_format=\"cloudpickle\", input_example=X_train[:5], registered_model_name=...)`: "
                            "MLflow 3's default format (skops) refuses to load a tree or a pipeline back.",

@@ -252,11 +252,24 @@ def splice(module: cst.Module, region: Region, answer: str) -> str:
     return _with_imports(new_module, requests).code
 
 
-def _assigned_names(code: str) -> set[str]:
-    """Every name the code binds anywhere (any scope): a name defined somewhere is not a plain drop."""
+def _module_scope_names(code: str) -> set[str]:
+    """The names the code binds in module scope (in top-level blocks too, not in functions): a name
+    bound only inside a function (``lr = trial.suggest_float(...)`` in ``objective``) and read
+    elsewhere still needs the original's global."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(child.name)
+            elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                names.add(child.id)
+            elif not isinstance(child, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                visit(child)
+
     tree = ast.parse(code)
-    return ({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
-            | {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))})
+    visit(tree)
+    return names | {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}
 
 
 def _read_names(statement: cst.CSTNode) -> set[str]:
@@ -275,7 +288,7 @@ def restore_definitions(original: cst.Module, code: str, names: set[str]) -> str
     statement that reads them. Small models rewriting a file start it at the line they change and
     leave out what precedes it (``max_depth = 4``, ``X_train, y_train, ... = ...``) while keeping
     the uses; a repair round rarely brings the lines back."""
-    assigned = _assigned_names(code)
+    assigned = _module_scope_names(code)
     candidates = [s for s in original.body
                   if (_is_assignment(s) or isinstance(s, (cst.FunctionDef, cst.ClassDef))) and _bound_names(s)]
     wanted, chosen = set(names), []
@@ -293,8 +306,9 @@ def restore_definitions(original: cst.Module, code: str, names: set[str]) -> str
     module = cst.parse_module(code)
     body = list(module.body)
     pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(bound))))
-    uses = [i for i, s in enumerate(body) if not _is_import(s) and not isinstance(s, (cst.FunctionDef, cst.ClassDef))
-            and pattern.search(_code_only(module.code_for_node(s)))]
+    readers = [i for i, s in enumerate(body) if not _is_import(s) and pattern.search(_code_only(module.code_for_node(s)))]
+    # A function reads globals when called: it comes before its definition only if nothing at top level reads them.
+    uses = [i for i in readers if not isinstance(body[i], (cst.FunctionDef, cst.ClassDef))] or readers
     if not uses:
         return code
     at = uses[0]

@@ -55,7 +55,7 @@ def runs_after_training(code: str, callee_pattern: str) -> bool:
 
 
 # Loggers that log every epoch by themselves: an explicit call after training is then a summary.
-_LOGGING_CALLBACKS = re.compile(r"autolog\s*\(|callbacks\s*=|Logger\s*\(|WandbCallback\s*\(")
+_LOGGING_CALLEES = re.compile(r"(autolog|Logger|WandbCallback)$")
 
 
 def _enclosing_functions(tree: ast.AST) -> dict[ast.AST, list[ast.AST]]:
@@ -73,6 +73,16 @@ def _enclosing_functions(tree: ast.AST) -> dict[ast.AST, list[ast.AST]]:
     return enclosing
 
 
+def _logs_by_itself(call: ast.Call, steps: list[ast.Call], scopes: dict[ast.AST, list[ast.AST]]) -> bool:
+    """A logging callback or autolog that is in place for training: not one set up after the last
+    training step of its own function (``mlflow.autolog()`` after ``model.fit``: it logs nothing)."""
+    if not (_LOGGING_CALLEES.search(_callee(call)) or any(k.arg == "callbacks" for k in call.keywords)):
+        return False
+    scope = scopes[call][-1] if scopes[call] else None
+    same_scope = [s for s in steps if (scopes[s][-1] if scopes[s] else None) is scope]
+    return not same_scope or call.lineno <= max(s.lineno for s in same_scope)
+
+
 def logs_only_once(code: str, callee_pattern: str) -> bool:
     """True when every call of ``callee_pattern`` (a metric logger) runs once, after training: in no
     loop, at module level or in a function that no loop calls (not in a method: a callback may run
@@ -82,13 +92,14 @@ def logs_only_once(code: str, callee_pattern: str) -> bool:
         tree = ast.parse(code)
     except SyntaxError:
         return False
-    if _LOGGING_CALLBACKS.search(code):
-        return False
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     targets = [c for c in calls if re.search(callee_pattern, _callee(c))]
-    if not targets or not any(isinstance(c.func, ast.Attribute) and c.func.attr in _STEP_METHODS for c in calls):
+    steps = [c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr in _STEP_METHODS]
+    if not targets or not steps:
         return False
     loops, scopes = _loops_around(tree), _enclosing_functions(tree)
+    if any(_logs_by_itself(call, steps, scopes) for call in calls):
+        return False
 
     def runs_once(node: ast.AST, seen: frozenset[int] = frozenset()) -> bool:
         if loops[node]:

@@ -7,14 +7,20 @@ ACTION = Action(
     library='dvc',
     frameworks=('gitpython',),
     checker="mlops_lsp.bench.checkers.translate_gitpython_dvc:check",
+    # Spelled out step by step: told only "translate to dvc.repo.Repo", small models make the git
+    # repository itself a DvcRepo and lose every git call the script still needs.
     task=(
-        "Translate data versioning done with GitPython and git-lfs into DVC's Python API: dvc.repo.Repo.init/add/commit/push with a DVC remote configured from the script's git remote; git keeps the .dvc files and the script's other git operations."
+        "Replace git-lfs by DVC for the data files. Keep the git repository (`repo = git.Repo.init(...)`) and "
+        "every git call that is not `.lfs(...)`; create the DVC repository as a second object, "
+        "`dvc_repo = DvcRepo.init(repo.working_tree_dir)`, with a local DVC remote as its default; track each "
+        "data file with `dvc_repo.add(path)` and commit its `.dvc` file with git instead of the data file; "
+        "call `dvc_repo.push()` after committing; list the `.dvc` files where the script listed LFS files."
     ),
     requires=(
         (r"\.add\(", "no data is added to DVC: call dvc_repo.add(path)"),
         # No `.lfs(` anywhere (a lookahead from the start: requirements are patterns the code must match).
-        (r"\A(?![\s\S]*\.lfs\()", "git-lfs is still called: replace every repo.git.lfs(...) by DVC "
-                                      "(dvc_repo.add(path) to track, dvc_repo.push() to upload)"),
+        (r"\A(?![\s\S]*\.lfs\()", "git-lfs is still called: delete the lfs install/track calls (DVC needs no "
+                                      "filters), track with dvc_repo.add(path), upload with dvc_repo.push()"),
     ),
     example=Example(
         before='''\

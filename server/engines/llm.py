@@ -18,12 +18,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import libcst as cst
 
 from .. import attrcheck, prompts, regions, training_order, validate
-from ..actions import Action
+from ..actions import Action, Example
 from ..detect import DocumentFacts, imported_modules
 from ..edit_formats import AnswerError, apply_search_replace, extract_code, parse_search_replace
 from ..jsonworker import JsonWorker, WorkerError
@@ -42,6 +42,14 @@ UNCHANGED = "the code is unchanged: the task was not done"
 # repair it (seen from Qwen2.5-Coder-1.5B on NNCF: three identical answers): the request is drawn
 # again, fresh and hotter, instead.
 RESAMPLE_TEMPERATURE = 0.8
+# Calls that the installed version accepts without one of these keywords but that then fail at run
+# time, in code matching a pattern: (callee, keywords, code pattern, problem).
+_REQUIRED_KEYWORDS = (
+    # MLflow 3 saves scikit-learn models with skops, which refuses tree models (untrusted types).
+    ("mlflow.sklearn.log_model", ("serialization_format", "skops_trusted_types"), r"\bsklearn\.(tree|ensemble)\b",
+     'mlflow.sklearn.log_model(...) of a tree model needs serialization_format="cloudpickle": MLflow 3\'s '
+     "default format (skops) refuses trees"),
+)
 ITERATIVE_FRAMEWORKS = ("pytorch", "lightning", "keras")  # trained epoch by epoch: metrics have a curve
 
 
@@ -194,8 +202,10 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
     found = validate.problems(source, code)
     if found and found[0].startswith("the adapted code does not parse"):
         return found
-    found += _dropped_definitions(source, code)
-    found += _undefined_name_hints(source, code)
+    if action.kind == "translate":  # inline actions wrap the script's objects (`model = nncf.prune(model)`)
+        found += _rebound_to_library(source, code, action.library)
+    found += _dropped_definitions(source, code, _forbidden(action))
+    found += _undefined_name_hints(source, code, prompts.example(action, facts.framework))
     found += _dropped_final_print(source, code)
     if not _uses_library(action, code):
         found.append(f"the code does not use {action.library}: the task was not done")
@@ -203,7 +213,12 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
         # Patterns name library calls by their qualified name: `from nncf import prune` then `prune(...)`
         # is matched as `nncf.prune(`.
         qualified = code + "\n" + "\n".join(f"{call.path}(" for call in attrcheck.library_calls(code, {action.library}))
-        found += [problem for pattern, problem in action.requires if not re.search(pattern, qualified)]
+        found += [_with_offending_lines(problem, pattern, code) for pattern, problem in action.requires
+                  if not re.search(pattern, qualified)]
+        found += [problem for call in attrcheck.library_calls(code, {action.library})
+                  for path, keywords, pattern, problem in _REQUIRED_KEYWORDS
+                  if call.path == path and not set(keywords) & set(call.keywords) and not call.star_kwargs
+                  and re.search(pattern, code)]
         if action.during_training and training_order.runs_after_training(code, action.during_training[0]):
             found.append(action.during_training[1])
         if (action.per_epoch and facts.framework in ITERATIVE_FRAMEWORKS
@@ -213,9 +228,24 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
     return found
 
 
-def _dropped_definitions(source: str, code: str) -> list[str]:
+def _with_offending_lines(problem: str, pattern: str, code: str) -> str:
+    """A forbidding requirement's problem with the lines that break it quoted: a small model told
+    "git-lfs is still called" keeps the one call it did not notice."""
+    if not re.search(pattern, ""):
+        return problem
+    offending = [line.strip() for line in code.splitlines() if not re.search(pattern, line)]
+    return f"{problem}; still there: " + ", ".join(f"`{line[:100]}`" for line in offending[:3]) if offending else problem
+
+
+def _forbidden(action: Action) -> list[str]:
+    """The action's requirements that forbid something (``no .lfs( left``): those an empty text meets."""
+    return [pattern for pattern, _ in action.requires if re.search(pattern, "")]
+
+
+def _dropped_definitions(source: str, code: str, forbidden: Sequence[str] = ()) -> list[str]:
     """For names the answer leaves undefined that the original defined, the original line: small
-    models drop a statement of the region (``rng = ...``) and cannot find it again from the name alone."""
+    models drop a statement of the region (``rng = ...``) and cannot find it again from the name alone.
+    Not a line the task removes (``lfs_files = repo.git.lfs(...)`` when translating away from git-lfs)."""
     missing = set(validate.undefined_names(code) - validate.undefined_names(source))
     if not missing:
         return []
@@ -225,19 +255,57 @@ def _dropped_definitions(source: str, code: str) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)} & missing
             line = (ast.get_source_segment(source, node) or "").splitlines()
-            if names and line:
+            if names and line and all(re.search(pattern, line[0]) for pattern in forbidden):
                 hints.append(f"the original defines {', '.join(sorted(names))} with `{line[0][:120]}`: keep that statement")
                 missing -= names
     return hints[:3]
 
 
-def _undefined_name_hints(source: str, code: str) -> list[str]:
+def _call_bindings(code: str) -> dict[tuple[str, str], str]:
+    """(enclosing function or "", name) -> library root module of the call it is assigned from."""
+    tree = ast.parse(code)
+    roots = attrcheck.import_roots(tree)
+    bindings: dict[tuple[str, str], str] = {}
+
+    def visit(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            if (isinstance(child, ast.Assign) and len(child.targets) == 1 and isinstance(child.targets[0], ast.Name)
+                    and isinstance(child.value, ast.Call)):
+                head = child.value.func
+                while isinstance(head, (ast.Attribute, ast.Call)):
+                    head = head.value if isinstance(head, ast.Attribute) else head.func
+                if isinstance(head, ast.Name) and head.id in roots:
+                    bindings[(scope, child.targets[0].id)] = roots[head.id]
+            visit(child, scope)
+
+    visit(tree, "")
+    return bindings
+
+
+def _rebound_to_library(source: str, code: str, library: str) -> list[str]:
+    """A name the script binds to another library's object that the answer binds to the target's
+    (``repo = git.Repo.init()`` become ``repo = DvcRepo.init()``): the script's later uses of it are
+    then wrong by the dozen; one line names the cause."""
+    before, after = _call_bindings(source), _call_bindings(code)
+    return [f"`{name}` was a {was} object and the script still uses it as one: keep `{name}` as it was and "
+            f"give the {library} object its own name (`{library}_{name}`)"
+            for (scope, name), was in before.items() if was != library and after.get((scope, name)) == library]
+
+
+def _undefined_name_hints(source: str, code: str, example: Example | None = None) -> list[str]:
     """For an undefined name the code assigns in another function only (``dvc_repo`` created in
     ``setup()``, used in ``main()``), where it lives; for one that differs from a defined name in case
-    or a character or two (``x`` copied from the example where the script has ``X``), the name meant."""
+    or a character or two (``x`` copied from the example where the script has ``X``), the name meant;
+    for one the worked example's adaptation adds (used as there, never created), the example's line."""
     missing = sorted(validate.undefined_names(code) - validate.undefined_names(source))
     if not missing:
         return []
+    from_example = {} if example is None else {
+        name: line for name, line in _assignment_lines(example.after).items()
+        if name not in _assignment_lines(example.before)}  # not the example's own data (`x = ...`)
     tree = ast.parse(code)
     owners: dict[str, set[str]] = {}  # name -> functions that assign it
     for function in ast.walk(tree):
@@ -257,7 +325,26 @@ def _undefined_name_hints(source: str, code: str) -> list[str]:
             where = ", ".join(f"{f}()" for f in sorted(owners[name]))
             hints.append(f"`{name}` is assigned only inside {where}, not where it is used: create it there, "
                          f"or pass it as an argument/return it")
+        elif name in from_example:
+            hints.append(f"`{name}` is used but never created: create it as the example does, `{from_example[name]}`")
     return hints
+
+
+def _assignment_lines(code: str) -> dict[str, str]:
+    """Name -> the first line of the first plain assignment to it (``x = ...``)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return {}
+    lines: dict[str, str] = {}
+    for node in ast.walk(tree):
+        target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
+                  else node.target if isinstance(node, ast.AnnAssign) and node.value is not None else None)
+        if isinstance(target, ast.Name):
+            segment = (ast.get_source_segment(code, node) or "").splitlines()
+            if segment:
+                lines.setdefault(target.id, segment[0][:120])
+    return lines
 
 
 def _printed_text(call: ast.Call) -> list[str]:

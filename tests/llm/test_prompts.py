@@ -101,6 +101,46 @@ def test_check_says_where_a_name_used_out_of_its_function_lives() -> None:
             "or pass it as an argument/return it") in llm.check(source, answer, action, facts)
 
 
+GIT_LFS = DATASET / "git-lfs-basic" / "train.py"
+GIT_FACTS = DocumentFacts(framework="gitpython", trains=True, modules=frozenset({"git", "numpy"}))
+
+
+def test_check_says_to_keep_a_git_repository_the_answer_made_a_dvc_one() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on git-lfs-basic: `repo = dvc.repo.Repo.init(...)` in place of
+    # `git.Repo.init`, then a dozen "DvcRepo has no attribute config_writer/git/iter_commits".
+    action = registry()["translate.gitpython-dvc"]
+    source = GIT_LFS.read_text(encoding="utf-8")
+    answer = source.replace("import git\n", "import git\nimport dvc.repo\n").replace(
+        'repo = git.Repo.init(args.repo_dir, initial_branch="main")', "repo = dvc.repo.Repo.init(args.repo_dir)")
+    keep = ("`repo` was a git object and the script still uses it as one: keep `repo` as it was and "
+            "give the dvc object its own name (`dvc_repo`)")
+    assert keep in llm.check(source, answer, action, GIT_FACTS)
+    assert keep not in llm.check(source, action.example.after.replace("data-repo", "r"), action, GIT_FACTS)
+    # An inline action wraps the script's object in the library's: that is the task, not a mistake.
+    nncf = registry()["pruning.nncf"]
+    torch_source = "import torch\nmodel = torch.nn.Linear(2, 1)\nprint(model)\n"
+    wrapped = "import torch\nimport nncf\nmodel = torch.nn.Linear(2, 1)\nmodel = nncf.prune(model)\nprint(model)\n"
+    facts = DocumentFacts(framework="pytorch", trains=True, modules=frozenset({"torch"}))
+    assert not any("its own name" in p for p in llm.check(torch_source, wrapped, nncf, facts))
+
+
+def test_check_shows_the_examples_line_for_a_name_never_created_and_not_a_line_the_task_removes() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on git-lfs-basic: `dvc_repo.add(...)` with no `dvc_repo` anywhere, and
+    # `lfs_files` (from `repo.git.lfs("ls-files")`) left in a print after the line was translated away.
+    action = registry()["translate.gitpython-dvc"]
+    source = GIT_LFS.read_text(encoding="utf-8")
+    answer = source.replace('repo.git.add(".gitattributes", "data/measurements.csv")', "dvc_repo.add(str(data_file))")
+    answer = answer.replace('    lfs_files = repo.git.lfs("ls-files").splitlines()\n', "")
+    answer = "from dvc.repo import Repo as DvcRepo\n" + answer
+    found = llm.check(source, answer, action, GIT_FACTS)
+    assert ("`dvc_repo` is used but never created: create it as the example does, "
+            "`dvc_repo = DvcRepo.init(repo.working_tree_dir)`") in found
+    assert not any("keep that statement" in p for p in found), found
+    # The git-lfs calls left are quoted: told only "git-lfs is still called", the model keeps `install`.
+    lfs = next(p for p in found if p.startswith("git-lfs is still called"))
+    assert lfs.endswith('still there: `repo.git.lfs("install", "--local")`, `repo.git.lfs("track", "data/*.csv")`')
+
+
 def test_check_reports_a_dropped_final_print_and_not_a_moved_one() -> None:
     # Seen from Qwen2.5-Coder-1.5B on keras-regression (HPO): the script rewritten into an objective
     # function that returns test_mae, and its last print left out.
@@ -152,3 +192,21 @@ def test_requirements_match_library_calls_by_qualified_name() -> None:
     assert "nothing is pruned: call nncf.prune(model, ...) before or during training" not in llm.check(source, imported, action, facts)
     other = imported.replace("from nncf import prune", "import nncf\nfrom torch.nn.utils import prune")
     assert "nothing is pruned: call nncf.prune(model, ...) before or during training" in llm.check(source, other, action, facts)
+
+
+def test_a_tree_model_logged_with_mlflows_default_format_is_reported() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on sklearn-tree-regression: `mlflow.sklearn.log_model(regressor, "model")`,
+    # which MLflow 3 refuses at run time (skops: untrusted type sklearn.tree._tree.Tree).
+    action = registry()["tracking.mlflow"]
+    facts = DocumentFacts(framework="sklearn", trains=True, modules=frozenset({"sklearn", "numpy"}))
+    source = (DATASET / "sklearn-tree-regression" / "train.py").read_text(encoding="utf-8")
+    logged = "import mlflow\n" + source + 'mlflow.sklearn.log_model(regressor, name="model")\n'
+    problem = 'mlflow.sklearn.log_model(...) of a tree model needs serialization_format="cloudpickle"'
+    assert any(p.startswith(problem) for p in llm.check(source, logged, action, facts))
+    fixed = logged.replace('name="model")', 'name="model", serialization_format="cloudpickle")')
+    assert not any(p.startswith(problem) for p in llm.check(source, fixed, action, facts))
+    # Not a tree: skops saves it (the gold adaptations of the SVM and SGD cases do so).
+    for gold in sorted(DATASET.glob("sklearn-*/gold/*.mlflow.py")):
+        case_source = (gold.parents[1] / "train.py").read_text(encoding="utf-8")
+        found = llm.check(case_source, gold.read_text(encoding="utf-8"), registry()[gold.stem], facts)
+        assert not any(p.startswith(problem) for p in found), gold

@@ -169,6 +169,28 @@ def test_dropped_constants_are_put_back_before_their_first_use() -> None:
     assert regions.restore_definitions(module, moved, {"epochs"}) == moved
 
 
+def test_a_constant_bound_only_inside_a_new_function_is_put_back_for_the_rest() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on pytorch-regression-mlp (HPO): `lr = trial.suggest_float(...)` in
+    # objective() and the script's `lr = 1e-2` left out, while the final training still reads `lr`.
+    source = _source("pytorch-regression-mlp")
+    module = cst.parse_module(source)
+    objective = "def objective(trial):\n    lr = trial.suggest_float('lr', 1e-3, 1e-1)\n    return lr\n\n\n"
+    answer = source.replace("lr = 1e-2\n", "").replace("epochs = 5\n", objective + "epochs = 5\n")
+    assert "lr" in validate.undefined_names(answer)
+    restored = regions.restore_definitions(module, answer, {"lr"})
+    assert "lr" not in validate.undefined_names(restored)
+    assert restored.index("lr = 1e-2") < restored.index("optimizer = torch.optim.Adam(")
+    assert "    lr = trial.suggest_float(" in restored
+
+
+def test_a_constant_read_only_by_a_function_is_put_back_before_that_function() -> None:
+    module = cst.parse_module("import math\nscale = 2.0\n\ndef train():\n    return math.pi * scale\n\nprint(train())\n")
+    answer = "import math\n\ndef train():\n    return math.pi * scale\n\nprint(train())\n"
+    restored = regions.restore_definitions(module, answer, {"scale"})
+    assert restored.index("scale = 2.0") < restored.index("def train():")
+    assert not validate.undefined_names(restored)
+
+
 def test_left_out_data_statements_are_put_back_with_what_they_read() -> None:
     source = _source("pytorch-regression-mlp")
     module = cst.parse_module(source)

@@ -92,6 +92,15 @@ def test_callbacks_autolog_and_helpers_are_given_the_benefit_of_the_doubt() -> N
     assert not logs_only_once(FIT + "print(np.log(2.0))\n", WANDB_LOG)  # not a logger
 
 
+def test_autolog_set_up_after_training_in_the_same_function_is_not_a_logger() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on keras-regression: `mlflow.autolog()` after `model.fit(...)`.
+    late = FIT + "mlflow.autolog()\nmlflow.log_metric('mae', 1)\n"
+    assert logs_only_once(late, MLFLOW_METRIC)
+    in_main = ("def train():\n    " + FIT + "    return history\n"
+               "def main():\n    mlflow.autolog()\n    train()\n    mlflow.log_metric('mae', 1)\n")
+    assert not logs_only_once(in_main, MLFLOW_METRIC)  # other function: line order says nothing
+
+
 def test_no_gold_adaptation_of_an_iterative_case_is_reported() -> None:
     # The check goes back to the model as a problem: the gold answers must never trigger it.
     dataset = Path(__file__).resolve().parents[2] / "dataset"
