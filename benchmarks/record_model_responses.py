@@ -53,6 +53,10 @@ SCENARIOS = [
     # the engine draws the request again, hotter; left-out data statements are put back.
     Scenario("regression-mlp-nncf-resample", "pytorch-regression-mlp", "pruning.nncf", edit_format="auto",
              temperature=0.2),
+    # A translation a group of statements at a time (the `hunks` format a small model gets for translations),
+    # at the bench's setting: a replacement sent back (DvcRepo.init copied into a second function) and repaired.
+    Scenario("lfs-remote-push-dvc-hunks", "git-lfs-remote-push", "translate.gitpython-dvc", edit_format="auto",
+             temperature=0.2),
 ]
 
 

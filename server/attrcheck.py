@@ -162,6 +162,17 @@ def library_calls(code: str, libraries: set[str]) -> list[CallShape]:
     return list(dict.fromkeys(calls))
 
 
+def library_call_counts(code: str, libraries: set[str]) -> Counter[str]:
+    """How many calls of each dotted callee rooted in one of ``libraries`` the code makes."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return Counter()
+    collector = _Collector(_aliases(tree))
+    collector.visit(tree)
+    return Counter(c.path for c in collector.calls if c.path.split(".")[0] in libraries)
+
+
 def library_value_attributes(code: str, libraries: set[str]) -> list[ValueAttribute]:
     """Attributes read from names bound once, by a plain assignment, to a call of a library path."""
     try:

@@ -47,8 +47,9 @@ def _build_parser() -> _Parser:
     adapt.add_argument("--model", metavar="SPEC", help="e.g. llama-cpp:/path/model.gguf or openai:gpt-4o-mini")
     adapt.add_argument("--retrieval", choices=["none", "docprompt", "docs-search", "llm-search", "llm-docs-search"],
                        default="docprompt", help="documentation retrieval for the model's prompt (default: docprompt)")
-    adapt.add_argument("--edit-format", choices=["auto", "region", "search-replace", "whole"], default="auto",
+    adapt.add_argument("--edit-format", choices=["auto", "region", "search-replace", "whole", "hunks"], default="auto",
                        help="what the model writes back: the region around the training code (small models), "
+                            "the statements a translation rewrites, a group at a time (small models), "
                             "SEARCH/REPLACE blocks (strong models) or the whole file (default: auto)")
     adapt.add_argument("--temperature", type=float, default=0.2)
     adapt.add_argument("--seed", type=int, default=0)

@@ -36,6 +36,17 @@ def _import_only(code: str) -> bool:
     return bool(tree.body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
 
 
+def code_blocks(text: str, finish_reason: str = "stop") -> list[str]:
+    """Each code block of a fenced answer, in order, with its import-only blocks put in front (for
+    an answer that may hold several candidates)."""
+    blocks = [b.strip("\n") for b in _FENCE.findall(text) if b.strip()] if finish_reason != "length" else []
+    imports = [b for b in blocks if _import_only(b)]
+    code = [b for b in blocks if not _import_only(b)]
+    if not code:
+        return [extract_code(text, finish_reason)]  # raises with the message, or the bare code
+    return ["\n".join([*imports, b]).rstrip() + "\n" for b in code]
+
+
 def extract_code(text: str, finish_reason: str = "stop") -> str:
     """The code of a fenced answer (the longest block, with import-only blocks put in front)."""
     if finish_reason == "length":

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 Strategy = Literal["codemod", "llm", "auto"]
 Retrieval = Literal["none", "docprompt", "docs-search", "llm-search", "llm-docs-search"]
 # How the model returns its change: "auto" = region for small local models, SEARCH/REPLACE for strong ones.
-EditFormat = Literal["auto", "region", "search-replace", "whole"]
+EditFormat = Literal["auto", "region", "search-replace", "whole", "hunks"]
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ Kept short: the reference local model is 1.5B parameters with an 8k context.
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from functools import cache
 from typing import Literal
 
 from .actions import Action, Example
 
-EditFormat = Literal["region", "search-replace", "whole"]
+EditFormat = Literal["region", "search-replace", "whole", "hunks"]
 
 SYSTEM = ("You are an expert Python MLOps engineer. You adapt machine-learning training scripts to MLOps "
           "libraries, writing complete, runnable code for the library versions that are installed.")
@@ -140,6 +141,44 @@ def build(action: Action, source: str, *, edit_format: EditFormat, region_code: 
     return messages
 
 
+def _hunk_guide(action: Action, shown: Example, code: str) -> str:
+    """The example's hunks and what each became, the one most like ``code`` last: a small model
+    copies the pattern it read last."""
+    import difflib
+
+    import libcst as cst
+
+    from . import hunks
+
+    assert action.rewrites is not None
+    found = hunks.find(cst.parse_module(shown.before), re.compile(action.rewrites[0]))
+    def likeness(pair: tuple[hunks.Hunk, str]) -> float:  # of the code, comments aside
+        return difflib.SequenceMatcher(None, hunks.code_without_comments(pair[0].code).strip(),
+                                       hunks.code_without_comments(code).strip()).ratio()
+
+    pairs = sorted(zip(found, shown.hunks), key=likeness)
+    shown_pairs = [f"```python\n{hunk.code.rstrip()}\n```\nbecame\n```python\n{new.rstrip()}\n```" for hunk, new in pairs]
+    return f"How the lines of an example script that {action.rewrites[1]} were rewritten:\n\n" + "\n\n".join(shown_pairs)
+
+
+def hunk_request(action: Action, source: str, code: str, where: str, *, docs: str = "", shown: Example | None = None,
+                 framework: str | None = None) -> list[dict[str, str]]:
+    """The chat messages asking for the replacement of one hunk (``code``, ``where`` in ``source``):
+    the script, the worked example's hunks (the nearest last), then the lines to rewrite, right
+    before the instruction."""
+    assert action.rewrites is not None
+    parts = [f"Task: {action.task}", f"Constraints:\n{constraints(action, framework)}"]
+    if docs.strip():
+        parts.append(f"Documentation of the installed {action.library}:\n{docs.strip()}")
+    parts.append(f"The script:\n```python\n{source.rstrip()}\n```")
+    if shown is not None and shown.hunks:
+        parts.append(_hunk_guide(action, shown, code))
+    parts.append(f"Rewrite {where}, which {action.rewrites[1]}:\n```python\n{code.rstrip()}\n```")
+    parts.append("Answer with the code that replaces these lines, and only these lines, in one ```python block. "
+                 "Keep the names the rest of the script uses.")
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
 def repair(messages: list[dict[str, str]], answer: str, problems: list[str], edit_format: EditFormat,
            region_lines: str | None) -> list[dict[str, str]]:
     """The conversation for a repair round: the first request (with its example), the last answer,
@@ -147,6 +186,7 @@ def repair(messages: list[dict[str, str]], answer: str, problems: list[str], edi
     listed = "\n".join(f"- {p}" for p in problems[:6])
     again = {"region": f"Return the corrected region ({region_lines}) again, complete, in one ```python block.",
              "search-replace": "Return corrected SEARCH/REPLACE blocks for the ORIGINAL file.",
+             "hunks": "Return the corrected replacement of these lines again, only them, in one ```python block.",
              "whole": "Return the corrected complete file, every line of the script with your changes, in one "
                       "```python block."}[edit_format]
     return [*messages, {"role": "assistant", "content": answer},

@@ -45,7 +45,7 @@ def _statement_code(module: cst.Module, statement: cst.CSTNode) -> str:
     return module.code_for_node(statement)
 
 
-def _is_import(statement: cst.CSTNode) -> bool:
+def is_import(statement: cst.CSTNode) -> bool:
     return isinstance(statement, cst.SimpleStatementLine) and all(
         isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
 
@@ -91,13 +91,13 @@ def select(module: cst.Module, action_id: str = "") -> Region | None:
     body = list(module.body)
     raw = [_statement_code(module, s) for s in body]
     codes = [_code_only(code) for code in raw]
-    members = {i for i, code in enumerate(codes) if not _is_import(body[i]) and _TRAINING.search(code)}
+    members = {i for i, code in enumerate(codes) if not is_import(body[i]) and _TRAINING.search(code)}
     if not members:
         return None
     while True:
         names = {n for n in (_defined_name(body[i]) for i in members) if n}
         callers = {i for i, code in enumerate(codes)
-                   if i not in members and not _MAIN_GUARD.match(raw[i].lstrip()) and not _is_import(body[i])
+                   if i not in members and not _MAIN_GUARD.match(raw[i].lstrip()) and not is_import(body[i])
                    and _calls(code, names - {_defined_name(body[i])})}
         if not callers:
             break
@@ -122,7 +122,7 @@ def body(module: cst.Module) -> Region | None:
     """The region of a whole-file rewrite: everything after the last top-level import (what runs
     between imports, ``os.environ.setdefault("KERAS_BACKEND", ...)``, must stay before them)."""
     statements = list(module.body)
-    start = max((i + 1 for i, s in enumerate(statements) if _is_import(s)), default=0)
+    start = max((i + 1 for i, s in enumerate(statements) if is_import(s)), default=0)
     if start == 0 and statements and _is_docstring(statements[0]):
         start = 1
     return _region(module, statements, start, len(statements)) if start < len(statements) else None
@@ -146,7 +146,7 @@ class SpliceError(ValueError):
     """The model's answer cannot be put in place of the region (one-line message for the model)."""
 
 
-def _import_requests(statement: cst.SimpleStatementLine) -> list[tuple[str, str | None, str | None]]:
+def import_requests(statement: cst.SimpleStatementLine) -> list[tuple[str, str | None, str | None]]:
     """(module, obj, asname) triples for AddImportsVisitor."""
     requests: list[tuple[str, str | None, str | None]] = []
     for small in statement.body:
@@ -181,7 +181,7 @@ def _bound_names(statement: cst.CSTNode) -> set[str]:
 
 def _imports_of(statement: cst.CSTNode) -> list[tuple[str, str | None, str | None]]:
     try:
-        return _import_requests(statement)  # type: ignore[arg-type]
+        return import_requests(statement)  # type: ignore[arg-type]
     except SpliceError:  # a relative or star import of the original: nothing to compare with
         return []
 
@@ -224,14 +224,14 @@ def splice(module: cst.Module, region: Region, answer: str) -> str:
     outside = body[: region.start] + body[region.end:]
     # A whole file returned instead of the region goes the same way: what it repeats or rewrites
     # of the code outside the region is dropped below, so only its region is used.
-    imports = [s for s in returned.body if _is_import(s)]
-    statements = [s for s in returned.body if not _is_import(s)]
+    imports = [s for s in returned.body if is_import(s)]
+    statements = [s for s in returned.body if not is_import(s)]
     # Statements the model copied from outside the region (an unchanged helper, a repeated
     # constant) must not be duplicated.
     statements = [s for s in statements if not any(_same_statements(s, o) for o in outside)]
     # A definition of a name the file defines outside the region is that code rewritten (a small
     # model "fixes" a helper it was only shown): the region contract keeps the original.
-    defined_outside = {name for o in outside if not _is_import(o) for name in _bound_names(o)}
+    defined_outside = {name for o in outside if not is_import(o) for name in _bound_names(o)}
     statements = [s for s in statements if not _bound_names(s) & defined_outside]
     if not statements:
         first = region.code.strip().splitlines()[0]
@@ -245,11 +245,11 @@ def splice(module: cst.Module, region: Region, answer: str) -> str:
     new_module = module.with_changes(body=body[: region.start] + statements + body[region.end:])
     # Only imports the kept code uses: those of dropped statements (a rewritten helper) would linger.
     used = set(re.findall(r"\b\w+\b", "".join(cst.Module(body=[s]).code for s in statements)))
-    requests = [r for s in imports for r in _import_requests(s)  # type: ignore[arg-type]
+    requests = [r for s in imports for r in import_requests(s)  # type: ignore[arg-type]
                 if (r[2] or r[1] or r[0].split(".")[0]) in used]
     if not requests:
         return new_module.code
-    return _with_imports(new_module, requests).code
+    return with_imports(new_module, requests).code
 
 
 def _module_scope_names(code: str) -> set[str]:
@@ -306,7 +306,7 @@ def restore_definitions(original: cst.Module, code: str, names: set[str]) -> str
     module = cst.parse_module(code)
     body = list(module.body)
     pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(bound))))
-    readers = [i for i, s in enumerate(body) if not _is_import(s) and pattern.search(_code_only(module.code_for_node(s)))]
+    readers = [i for i, s in enumerate(body) if not is_import(s) and pattern.search(_code_only(module.code_for_node(s)))]
     # A function reads globals when called: it comes before its definition only if nothing at top level reads them.
     uses = [i for i in readers if not isinstance(body[i], (cst.FunctionDef, cst.ClassDef))] or readers
     if not uses:
@@ -333,20 +333,20 @@ def add_missing_imports(code: str, names: set[str]) -> str:
     known = [AUTO_IMPORTS[n] for n in sorted(names) if n in AUTO_IMPORTS]
     if not known:
         return code
-    return _with_imports(cst.parse_module(code), known).code
+    return with_imports(cst.parse_module(code), known).code
 
 
-def _with_imports(module: cst.Module, requests: list[tuple[str, str | None, str | None]]) -> cst.Module:
+def with_imports(module: cst.Module, requests: list[tuple[str, str | None, str | None]]) -> cst.Module:
     """``module`` with the imports added to its header (up to its last top-level import), as the
     codemods do: AddImportsVisitor on a whole module misses imports that follow other statements
     (``os.environ.setdefault("KERAS_BACKEND", ...)`` then ``import keras``) and adds them again above,
     so imports the module has anywhere at top level are not requested."""
     body = list(module.body)
-    present = {r for s in body if _is_import(s) for r in _imports_of(s)}
+    present = {r for s in body if is_import(s) for r in _imports_of(s)}
     requests = [r for r in requests if r not in present]
     if not requests:
         return module
-    end = max((i + 1 for i, s in enumerate(body) if _is_import(s)), default=0)
+    end = max((i + 1 for i, s in enumerate(body) if is_import(s)), default=0)
     if end == 0 and body and _is_docstring(body[0]):
         end = 1
     context = CodemodContext()

@@ -22,6 +22,9 @@ class Example:
 
     before: str
     after: str
+    # For a translation: the replacement of each hunk of ``before`` (see mlops_lsp.hunks), in order;
+    # ``after`` is ``before`` with them in place (a test checks it). Shown to a small model as a guide.
+    hunks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class Action:
     # (logger callee regex, problem): for iterative trainers, metrics must be logged per epoch or
     # step, not once after training (see mlops_lsp.training_order.logs_only_once).
     per_epoch: tuple[str, str] | None = None
+    # For translations: (regex, what those statements do) of the statements the translation rewrites,
+    # matched on code without comments; a small model rewrites them a group at a time (mlops_lsp.hunks).
+    rewrites: tuple[str, str] | None = None
+    # For translations: (regex, problem) of code that must be gone, comments and docstrings aside.
+    removes: tuple[str, str] | None = None
 
     def applies_to(self, facts: DocumentFacts) -> bool:
         """Cheap detector used when listing code actions."""

@@ -11,6 +11,7 @@ what still fails is a failure with the first problem as its reason. Engines neve
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import logging
 import re
@@ -18,14 +19,14 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import libcst as cst
 
-from .. import attrcheck, prompts, regions, training_order, validate
+from .. import attrcheck, hunks, prompts, regions, training_order, validate
 from ..actions import Action, Example
 from ..detect import DocumentFacts, imported_modules
-from ..edit_formats import AnswerError, apply_search_replace, extract_code, parse_search_replace
+from ..edit_formats import AnswerError, apply_search_replace, code_blocks, extract_code, parse_search_replace
 from ..jsonworker import JsonWorker, WorkerError
 from ..options import Options
 from . import Outcome
@@ -49,6 +50,12 @@ _REQUIRED_KEYWORDS = (
     ("mlflow.sklearn.log_model", ("serialization_format", "skops_trusted_types"), r"\bsklearn\.(tree|ensemble)\b",
      'mlflow.sklearn.log_model(...) of a tree model needs serialization_format="cloudpickle": MLflow 3\'s '
      "default format (skops) refuses trees"),
+)
+# Library calls that fail when the script makes them a second time: (callee, problem).
+_CALLED_ONCE = (
+    ("dvc.repo.Repo.init", "DvcRepo.init(...) is called more than once: it fails on a directory DVC already has; "
+                           "keep the one where git-lfs was installed and open the repository elsewhere with "
+                           "`dvc_repo = DvcRepo(repo.working_tree_dir)`"),
 )
 ITERATIVE_FRAMEWORKS = ("pytorch", "lightning", "keras")  # trained epoch by epoch: metrics have a curve
 
@@ -77,10 +84,12 @@ def _model_error() -> type[Exception]:
     return ModelError
 
 
-def choose_format(requested: str, backend: Any) -> prompts.EditFormat:
+def choose_format(requested: str, backend: Any, action: Action | None = None) -> prompts.EditFormat:
     if requested != "auto":
         return requested  # type: ignore[return-value]
-    return "region" if getattr(backend, "small", True) else "search-replace"
+    if not getattr(backend, "small", True):
+        return "search-replace"
+    return "hunks" if action is not None and action.rewrites else "region"
 
 
 @dataclass
@@ -204,7 +213,8 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
         return found
     if action.kind == "translate":  # inline actions wrap the script's objects (`model = nncf.prune(model)`)
         found += _rebound_to_library(source, code, action.library)
-    found += _dropped_definitions(source, code, _forbidden(action))
+    found += _left_to_remove(action, code)
+    found += _dropped_definitions(source, code, action.removes[0] if action.removes else None)
     found += _undefined_name_hints(source, code, prompts.example(action, facts.framework))
     found += _dropped_final_print(source, code)
     if not _uses_library(action, code):
@@ -213,8 +223,7 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
         # Patterns name library calls by their qualified name: `from nncf import prune` then `prune(...)`
         # is matched as `nncf.prune(`.
         qualified = code + "\n" + "\n".join(f"{call.path}(" for call in attrcheck.library_calls(code, {action.library}))
-        found += [_with_offending_lines(problem, pattern, code) for pattern, problem in action.requires
-                  if not re.search(pattern, qualified)]
+        found += [problem for pattern, problem in action.requires if not re.search(pattern, qualified)]
         found += [problem for call in attrcheck.library_calls(code, {action.library})
                   for path, keywords, pattern, problem in _REQUIRED_KEYWORDS
                   if call.path == path and not set(keywords) & set(call.keywords) and not call.star_kwargs
@@ -224,25 +233,27 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
         if (action.per_epoch and facts.framework in ITERATIVE_FRAMEWORKS
                 and training_order.logs_only_once(code, action.per_epoch[0])):
             found.append(action.per_epoch[1])
+    found += _called_twice(code, action.library)
     found += attrcheck.problems(code, {action.library}, set(facts.modules), cancel=cancel)
     return found
 
 
-def _with_offending_lines(problem: str, pattern: str, code: str) -> str:
-    """A forbidding requirement's problem with the lines that break it quoted: a small model told
-    "git-lfs is still called" keeps the one call it did not notice."""
-    if not re.search(pattern, ""):
-        return problem
-    offending = [line.strip() for line in code.splitlines() if not re.search(pattern, line)]
-    return f"{problem}; still there: " + ", ".join(f"`{line[:100]}`" for line in offending[:3]) if offending else problem
+def _called_twice(code: str, library: str) -> list[str]:
+    calls = attrcheck.library_call_counts(code, {library})
+    return [problem for callee, problem in _CALLED_ONCE if calls[callee] > 1]
 
 
-def _forbidden(action: Action) -> list[str]:
-    """The action's requirements that forbid something (``no .lfs( left``): those an empty text meets."""
-    return [pattern for pattern, _ in action.requires if re.search(pattern, "")]
+def _left_to_remove(action: Action, code: str) -> list[str]:
+    """What a translation must remove and the code still has, with the lines quoted: a small model
+    told only "git-lfs is still called" keeps the one call it did not notice."""
+    if action.removes is None:
+        return []
+    pattern, problem = action.removes
+    left = hunks.lines_matching(code, re.compile(pattern))
+    return ["still there: " + ", ".join(f"`{line[:100]}`" for line in left[:3]) + f": {problem}"] if left else []
 
 
-def _dropped_definitions(source: str, code: str, forbidden: Sequence[str] = ()) -> list[str]:
+def _dropped_definitions(source: str, code: str, removed: str | None = None) -> list[str]:
     """For names the answer leaves undefined that the original defined, the original line: small
     models drop a statement of the region (``rng = ...``) and cannot find it again from the name alone.
     Not a line the task removes (``lfs_files = repo.git.lfs(...)`` when translating away from git-lfs)."""
@@ -255,7 +266,7 @@ def _dropped_definitions(source: str, code: str, forbidden: Sequence[str] = ()) 
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)} & missing
             line = (ast.get_source_segment(source, node) or "").splitlines()
-            if names and line and all(re.search(pattern, line[0]) for pattern in forbidden):
+            if names and line and not (removed and re.search(removed, line[0])):
                 hints.append(f"the original defines {', '.join(sorted(names))} with `{line[0][:120]}`: keep that statement")
                 missing -= names
     return hints[:3]
@@ -308,36 +319,71 @@ def _undefined_name_hints(source: str, code: str, example: Example | None = None
         if name not in _assignment_lines(example.before)}  # not the example's own data (`x = ...`)
     tree = ast.parse(code)
     owners: dict[str, set[str]] = {}  # name -> functions that assign it
+    users: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}  # name -> functions that read it only
     for function in ast.walk(tree):
         if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for node in ast.walk(function):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                    owners.setdefault(node.id, set()).add(function.name)
+            names = [node for node in ast.walk(function) if isinstance(node, ast.Name)]
+            stored = {node.id for node in names if isinstance(node.ctx, ast.Store)}
+            for name in stored:
+                owners.setdefault(name, set()).add(function.name)
+            for name in {node.id for node in names if isinstance(node.ctx, ast.Load)} - stored:
+                users.setdefault(name, []).append(function)
     defined = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-                     | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))})
+                     | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+                     | {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args})
+    attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)
+                  and isinstance(n.value, ast.Name) and n.value.id == "self"}
+    imported = set(attrcheck.import_roots(tree)) | {alias.asname or alias.name for n in ast.walk(tree)
+                                                    if isinstance(n, ast.ImportFrom) for alias in n.names}
     hints = []
     for name in missing:
         others = [d for d in defined if d != name]
         meant = [d for d in others if d.lower() == name.lower()] or difflib.get_close_matches(name, others, 1, 0.8)
-        if meant:  # first: `x` is also a parameter of some forward(), but the script's data is `X`
+        if name in attributes:  # `repo` in a method of a class that keeps `self.repo`
+            hints.append(f"`{name}` is not defined; did you mean `self.{name}`?")
+        elif meant:  # first: `x` is also a parameter of some forward(), but the script's data is `X`
             hints.append(f"`{name}` is not defined; did you mean `{meant[0]}`?")
         elif name in owners:
             where = ", ".join(f"{f}()" for f in sorted(owners[name]))
+            # A function's own parameters are often what the name stood for (`args.remote` in
+            # open_repo(repo_dir, remote_url)).
+            have = "; ".join(f"{f.name}() has the parameters {', '.join(a.arg for a in f.args.args)}"
+                             for f in users.get(name, []) if f.args.args)
+            # The worked example may show how a function that did not create it gets one
+            # (`dvc_repo = DvcRepo(repo.working_tree_dir)` in its commit_data()).
+            shown = "" if example is None else _assignment_lines(example.after, in_functions=True).get(name, "")
             hints.append(f"`{name}` is assigned only inside {where}, not where it is used: create it there, "
-                         f"or pass it as an argument/return it")
-        elif name in from_example:
+                         f"or pass it as an argument/return it" + (f" ({have})" if have else "")
+                         + (f"; a function of the example that did not create it does `{shown}`" if shown else ""))
+        elif name in from_example and _reads(from_example[name]) <= set(defined) | _BUILTINS | imported:
+            # Only a line that would work here: the example's `data_path = Path(repo.working_tree_dir, path)`
+            # reads a parameter `path` the script may not have.
             hints.append(f"`{name}` is used but never created: create it as the example does, `{from_example[name]}`")
     return hints
 
 
-def _assignment_lines(code: str) -> dict[str, str]:
-    """Name -> the first line of the first plain assignment to it (``x = ...``)."""
+_BUILTINS = set(dir(builtins))
+
+
+def _reads(line: str) -> set[str]:
+    """The names a one-line statement reads (nothing for a line that does not parse alone)."""
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _assignment_lines(code: str, in_functions: bool = False) -> dict[str, str]:
+    """Name -> the first line of the first plain assignment to it (``x = ...``), module level first
+    (or, ``in_functions``, in function bodies only)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return {}
     lines: dict[str, str] = {}
-    for node in ast.walk(tree):
+    roots = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] if in_functions else [tree]
+    for node in (child for root in roots for child in ast.walk(root)):
         target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
                   else node.target if isinstance(node, ast.AnnAssign) and node.value is not None else None)
         if isinstance(target, ast.Name):
@@ -421,7 +467,14 @@ def _share(region: regions.Region, source: str) -> float:
 
 def _adapt(session: _Session, module: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
     source = module.code
-    edit_format = choose_format(session.options.edit_format, session.backend)
+    edit_format = choose_format(session.options.edit_format, session.backend, action)
+    found_hunks = hunks.find(module, re.compile(action.rewrites[0])) if edit_format == "hunks" and action.rewrites else []
+    if edit_format == "hunks" and not found_hunks:
+        edit_format = "region"  # nothing of the old library's to rewrite statement by statement
+    if found_hunks:
+        docs = retrieve_docs(session, action, source, facts.framework)
+        session.started = time.monotonic()
+        return _HunkTranslation(session, module, found_hunks, action, facts, docs).run()
     region = regions.select(module, action.id) if edit_format == "region" else None
     if edit_format == "region" and (region is None or _share(region, source) > REGION_MAX_SHARE):
         # No region, or one that is most of the file: the whole file costs little more to rewrite,
@@ -471,6 +524,184 @@ def _adapt(session: _Session, module: cst.Module, action: Action, facts: Documen
     rounds = session.options.repair_rounds
     return Outcome("failure", reason=f"{found[0]} (after {rounds} repair round{'s' if rounds != 1 else ''})",
                    tokens=session.tokens)
+
+
+def _hunk_problems(current: str, candidate: str, replacement: hunks.Replacement, action: Action,
+                   facts: DocumentFacts, shown: Example | None, cancel: threading.Event | None) -> list[str]:
+    """What is wrong with ``candidate``, the code with one more hunk replaced, that ``current`` did
+    not have: the problems this replacement brings."""
+    assert action.rewrites is not None and action.removes is not None
+    found = [p for p in validate.problems(current, candidate) if not p.endswith("original code lines were removed")]
+    if found and found[0].startswith("the adapted code does not parse"):
+        return found
+    replaced = "".join(hunks.statement_code(s) for s in replacement.statements)
+    found += _left_to_remove(action, replaced)
+    found += _undefined_name_hints(current, candidate, shown)
+    found += [p for p in _called_twice(candidate, action.library) if p not in _called_twice(current, action.library)]
+    found += [p for p in _rebound_to_library(current, candidate, action.library)
+              if p not in _rebound_to_library(current, current, action.library)]
+    before = set(attrcheck.problems(current, {action.library}, set(facts.modules), cancel=cancel))
+    found += [p for p in attrcheck.problems(candidate, {action.library}, set(facts.modules), cancel=cancel)
+              if p not in before]
+    return found
+
+
+@dataclass
+class _HunkTranslation:
+    """A translation one hunk at a time (:mod:`mlops_lsp.hunks`), those that use the old library
+    first: each request shows the script with the hunks done so far already rewritten; each replacement is checked in place and
+    repaired on its own; then the whole result is checked as any answer is, and what it still lacks
+    goes back to the hunk it concerns."""
+
+    session: _Session
+    module: cst.Module
+    found: list[hunks.Hunk]
+    action: Action
+    facts: DocumentFacts
+    docs: str
+    done: dict[int, tuple[hunks.Hunk, hunks.Replacement]] = field(default_factory=dict)
+    answers: dict[int, str] = field(default_factory=dict)
+
+    def code(self, done: dict[int, tuple[hunks.Hunk, hunks.Replacement]] | None = None) -> str:
+        return _with_missing_imports(self.module.code, hunks.render(self.module, self.done if done is None else done))
+
+    def request(self, index: int) -> list[dict[str, str]]:
+        hunk = self.found[index]
+        others = {i: r for i, r in self.done.items() if i != index}
+        return prompts.hunk_request(self.action, self.code(others), hunk.code, hunk.describe(), docs=self.docs,
+                                    shown=prompts.example(self.action, self.facts.framework),
+                                    framework=self.facts.framework)
+
+    def problems(self, index: int, replacement: hunks.Replacement) -> list[str]:
+        """What the replacement of hunk ``index`` brings that the code without it did not have, and
+        what it no longer works on (the labels file of `git add features labels`, the branch of
+        `branch.checkout()`)."""
+        hunk = self.found[index]
+        others = {i: r for i, r in self.done.items() if i != index}
+        current, candidate = self.code(others), self.code({**others, index: (hunk, replacement)})
+        found = _hunk_problems(current, candidate, replacement, self.action, self.facts,
+                               prompts.example(self.action, self.facts.framework), self.session.cancel)
+        missing = hunk.operands_missing_from(replacement)
+        if missing and replacement.statements:
+            operands = hunk.operands()
+            found.append(f"your replacement leaves out {', '.join(f'`{m}`' for m in missing)}: these lines worked on "
+                         + (" and ".join(f"`{o}`" for o in operands) + ", do with "
+                            f"{self.action.library} what they did with each of them" if len(operands) > 1 else
+                            f"`{operands[0]}`, do with {self.action.library} what they did with it"))
+        return found
+
+    def read(self, index: int, answer: Any) -> tuple[hunks.Replacement, list[str]]:
+        """The replacement in ``answer`` and its problems. A small model asked for a few lines may
+        answer with two blocks, the lines it expects before or after and the answer, in either order:
+        the first block without problems is taken, else the first one."""
+        hunk, others = self.found[index], {i: r for i, r in self.done.items() if i != index}
+        first: tuple[hunks.Replacement, list[str]] | None = None
+        blocks = code_blocks(answer.text, answer.finish_reason)
+        # Each block, then the blocks joined from each one on: one block per data file is common,
+        # after a first block that repeats the setup.
+        joined = ["".join(blocks[i:]) for i in range(len(blocks) - 1)] if len(blocks) > 1 else []
+        for code in [*blocks, *joined]:
+            try:
+                replacement = hunks.parse_answer(code, hunk, others)
+            except AnswerError as exc:
+                if first is None:
+                    first = (hunks.Replacement((), ()), [str(exc)])
+                continue
+            problems = self.problems(index, replacement)
+            if not problems:
+                return replacement, []
+            first = first or (replacement, problems)
+        assert first is not None  # code_blocks raises when there is no block
+        return first
+
+    def ask(self, index: int, problems: list[str], rounds: int) -> list[str]:
+        """Ask for hunk ``index`` (again, with ``problems``, when it has an answer) until its
+        replacement brings no problem, for at most ``rounds`` + 1 answers; the problems left."""
+        assert self.action.rewrites is not None
+        hunk, first = self.found[index], self.request(index)
+        messages = prompts.repair(first, self.answers[index], problems, "hunks", None) if problems else first
+        asked_unchanged = False
+        seen: set[str] = set()
+        temperature = None  # the options' own
+        for attempt in range(rounds + 1):
+            what = f"part {index + 1} of {len(self.found)}" + (f", round {attempt + 1}" if attempt or problems else "")
+            # A repair round must not redraw the answer it repairs.
+            answer = self.session.chat(messages, _max_tokens(self.session, messages, hunk.code), what,
+                                       attempt + (1 if problems else 0), temperature)
+            self.session.check_cancel()
+            if answer.text in seen:
+                # The same answer again: shown its own answer and the problem, a small model repeats
+                # itself; the request is drawn again, fresh and hotter.
+                log.info("%s for %s: the same answer again; asking again, hotter", what, self.action.id)
+                messages, temperature = first, max(self.session.options.temperature, RESAMPLE_TEMPERATURE)
+                continue
+            seen.add(answer.text)
+            temperature = None
+            try:
+                replacement, problems = self.read(index, answer)
+                if not problems and replacement.same_as(hunk) and not asked_unchanged:
+                    # Lines that only add files to git may need no change: asked once, the model decides.
+                    asked_unchanged = True
+                    problems = [f"these lines are unchanged, but they {self.action.rewrites[1]}: rewrite them for "
+                                f"{self.action.library} as the example does; only if they need no change, return "
+                                "them as they are"]
+                if not problems:
+                    self.done[index], self.answers[index] = (hunk, replacement), answer.text
+                    return []
+            except AnswerError as exc:
+                problems = [str(exc)]
+            log.info("%s for %s: %s", what, self.action.id, "; ".join(problems))
+            messages = prompts.repair(first, answer.text, problems, "hunks", None)
+        return problems
+
+    def concerned(self, problems: list[str]) -> int:
+        """The hunk a problem of the whole result most likely concerns: for an unmet requirement, the
+        first hunk whose original code met it and whose replacement does not (the data added to git
+        is no longer added anywhere); else the one whose replacement holds most of the code the
+        problems quote (`dvc_repo.add(path)`); else the last one."""
+        assert self.action.removes is not None
+        # Hunks that only did what the requirement asks (`repo.git.add(data)`) before those that also
+        # set up the old library (`git lfs install` ... `git add .gitattributes`).
+        order = sorted(self.done, key=lambda i: (self.found[i].matches(self.action.removes[0]), i))
+        for pattern, problem in self.action.requires:
+            if problem in problems:
+                for index in order:
+                    replaced = "".join(hunks.statement_code(s) for s in self.done[index][1].statements)
+                    if self.found[index].matches(pattern) and not re.search(pattern, replaced):
+                        return index
+        quoted = [q for p in problems for q in re.findall(r"`([^`]+)`", p)]
+        words = {w for q in quoted for w in re.findall(r"[A-Za-z_][\w.]*\(", q)}  # calls: `path` is everywhere
+
+        def score(index: int) -> int:
+            text = "".join(hunks.statement_code(s) for s in self.done[index][1].statements)
+            return sum(w in text for w in words)
+
+        return max(reversed(sorted(self.done)), key=score)
+
+    def run(self) -> Outcome:
+        rounds = self.session.options.repair_rounds
+        assert self.action.removes is not None
+        # The old library's own calls first (its setup: where the new one is set up), then the lines
+        # that only add files: a model shown `git add` in a helper before the `git lfs install` in
+        # main() creates the DVC repository in the helper and opens it in main(), too late.
+        order = sorted(range(len(self.found)), key=lambda i: (not self.found[i].matches(self.action.removes[0]), i))
+        for index in order:
+            hunk = self.found[index]
+            left = self.ask(index, [], rounds)
+            if left:
+                line = hunk.code.strip().splitlines()[-1].strip()
+                return Outcome("failure", reason=f"`{line[:80]}`: {left[0]} (after {rounds} repair rounds)",
+                               tokens=self.session.tokens)
+        source = self.module.code
+        for attempt in range(rounds + 1):
+            code = self.code()
+            problems = check(source, code, self.action, self.facts, self.session.cancel)
+            if not problems:
+                return Outcome("success", code=code, tokens=self.session.tokens)
+            log.info("translation of %s: %s", self.action.id, "; ".join(problems))
+            if attempt < rounds:
+                self.ask(self.concerned(problems), problems, 0)
+        return Outcome("failure", reason=f"{problems[0]} (after {rounds} repair rounds)", tokens=self.session.tokens)
 
 
 def run(tree: cst.Module, action: Action, facts: DocumentFacts, options: Options, *,

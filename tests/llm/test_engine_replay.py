@@ -6,12 +6,15 @@ without a model: its repair answer is the real answer of ``svm-digits-mlflow-reg
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
+import libcst
 import pytest
 
 from mlops_lsp import core
+from mlops_lsp.actions import registry
 from mlops_lsp.options import Options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +171,60 @@ def test_bad_model_spec_and_cancellation_are_one_line_declines() -> None:
     cancel.set()
     cancelled = core.adapt(source, "tracking.mlflow", _options(path, data), cancel=cancel)
     assert cancelled.status == "declined" and "cancelled" in cancelled.message
+
+
+def _run_dvc_translation(code: str, workdir: Path) -> dict[str, object]:
+    """Run an adapted git-lfs-remote-push script in ``workdir`` (real git and DVC) and read back what
+    the bench's checker reads: tracked files, cache, remote, commits."""
+    import subprocess
+    import sys
+
+    from mlops_lsp.bench.checkers import translate_gitpython_dvc as dvc_checker
+
+    (workdir / "train.py").write_text(code, encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "GIT_CONFIG_GLOBAL": str(workdir / "gitconfig"),
+           "DVC_NO_ANALYTICS": "1"}
+    subprocess.run(["git", "init", "--quiet", "--bare", "remote.git"], cwd=workdir, env=env, check=True)
+    done = subprocess.run([sys.executable, "train.py", "--repo-dir", str(workdir / "features-repo"),
+                           "--remote", str(workdir / "remote.git")],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    tracked = dvc_checker.tracked_outputs(workdir)
+    listed = subprocess.run(["git", "-C", "features-repo", "ls-files"], cwd=workdir, env=env, capture_output=True,
+                            text=True, check=True).stdout.split()
+    remotes = [dvc_checker.remote_dir(t.repo)[0] for t in tracked]
+    return {"stdout": done.stdout, "tracked": sorted(t.data_path.name for t in tracked), "listed": listed,
+            "in_remote": all(r is not None and dvc_checker._has_object(r, t.md5) for r, t in zip(remotes, tracked))}
+
+
+def test_a_translation_is_rewritten_a_group_of_statements_at_a_time_and_runs(tmp_path: Path) -> None:
+    # Recorded at the bench's setting (T 0.2, seed 0) on git-lfs-remote-push: the `git lfs` setup in
+    # open_repo() first, then the `git add` of commit_and_tag(); each request shows the script as rewritten
+    # so far and asks for a few lines. The second answer is three blocks (the DVC setup again, then one
+    # block per array): it goes back with a second DvcRepo.init and the arrays it leaves out, and the
+    # repair opens the repository and adds both.
+    from mlops_lsp import hunks
+
+    path, data = _recording("lfs-remote-push-dvc-hunks")
+    source = _source(data)
+    setup, add, repair = data["exchanges"]
+    assert "Rewrite these lines of `open_repo()`" in setup["messages"][-1]["content"]
+    assert "Rewrite these lines of `commit_and_tag()`" in add["messages"][-1]["content"]
+    assert add["completion"]["text"].count("```python") == 3
+    assert "DvcRepo.init(...) is called more than once" in repair["messages"][-1]["content"]
+    assert "your replacement leaves out `CONFIG['features_path']`, `CONFIG['labels_path']`" in repair["messages"][-1]["content"]
+    assert max(e["completion"]["completion_tokens"] for e in data["exchanges"]) < 300  # never the whole file
+    result = core.adapt(source, "translate.gitpython-dvc", _options(path, data))
+    assert result.status == "ok" and result.engine == "llm", result.message
+    assert result.tokens == _recorded_tokens(data)
+    # Everything outside the groups of statements is kept as it was.
+    action = registry()["translate.gitpython-dvc"]
+    found = hunks.find(libcst.parse_module(source), re.compile(action.rewrites[0]))
+    rewritten = {line for h in found for line in h.code.splitlines()}
+    kept = [line for line in source.splitlines() if line.strip() and line.strip() not in {r.strip() for r in rewritten}]
+    assert all(line in result.source.splitlines() for line in kept)
+    # And it does the task, run for real.
+    ran = _run_dvc_translation(result.source, tmp_path)
+    assert ran["tracked"] == ["train_features.npy", "train_labels.npy"] and ran["in_remote"], ran
+    assert "features/train_features.npy.dvc" in ran["listed"] and "features/train_features.npy" not in ran["listed"]
+    assert "final remote tags: features-v1, features-v2" in ran["stdout"]

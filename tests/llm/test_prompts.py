@@ -97,8 +97,10 @@ def test_check_says_where_a_name_used_out_of_its_function_lives() -> None:
     source = "import git\n\ndef init():\n    return git.Repo.init('r')\n\ndef main():\n    repo = init()\n    print(repo)\n"
     answer = ("import git\nfrom dvc.repo import Repo as DvcRepo\n\ndef init():\n    dvc_repo = DvcRepo.init('r')\n"
               "    return git.Repo.init('r')\n\ndef main():\n    repo = init()\n    dvc_repo.add('d.csv')\n    print(repo)\n")
+    # ... and how the worked example's function that did not create it gets one.
     assert ("`dvc_repo` is assigned only inside init(), not where it is used: create it there, "
-            "or pass it as an argument/return it") in llm.check(source, answer, action, facts)
+            "or pass it as an argument/return it; a function of the example that did not create it does "
+            "`dvc_repo = DvcRepo(repo.working_tree_dir)`") in llm.check(source, answer, action, facts)
 
 
 GIT_LFS = DATASET / "git-lfs-basic" / "train.py"
@@ -136,9 +138,11 @@ def test_check_shows_the_examples_line_for_a_name_never_created_and_not_a_line_t
     assert ("`dvc_repo` is used but never created: create it as the example does, "
             "`dvc_repo = DvcRepo.init(repo.working_tree_dir)`") in found
     assert not any("keep that statement" in p for p in found), found
-    # The git-lfs calls left are quoted: told only "git-lfs is still called", the model keeps `install`.
-    lfs = next(p for p in found if p.startswith("git-lfs is still called"))
-    assert lfs.endswith('still there: `repo.git.lfs("install", "--local")`, `repo.git.lfs("track", "data/*.csv")`')
+    # The git-lfs uses left are quoted first: told only "git-lfs is still called", the model keeps `install`;
+    # a message that names LFS counts too (the checker's rule).
+    lfs = next(p for p in found if p.startswith("still there: "))
+    assert lfs.startswith('still there: `repo.git.lfs("install", "--local")`, `repo.git.lfs("track", "data/*.csv")`, '
+                          '`print(f"LFS files: {lfs_files}")`: the script must not use or name git-lfs')
 
 
 def test_check_reports_a_dropped_final_print_and_not_a_moved_one() -> None:
@@ -210,3 +214,42 @@ def test_a_tree_model_logged_with_mlflows_default_format_is_reported() -> None:
         case_source = (gold.parents[1] / "train.py").read_text(encoding="utf-8")
         found = llm.check(case_source, gold.read_text(encoding="utf-8"), registry()[gold.stem], facts)
         assert not any(p.startswith(problem) for p in found), gold
+
+
+def test_a_second_dvc_init_is_reported() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on git-lfs-remote-push: the DVC setup copied into commit_and_tag(),
+    # which then fails at run time ("'.dvc' exists").
+    action = registry()["translate.gitpython-dvc"]
+    once = "from dvc.repo import Repo as DvcRepo\n\ndef setup(path):\n    DvcRepo.init(path)\n"
+    twice = once + "\ndef commit(path):\n    dvc_repo = DvcRepo.init(path)\n    dvc_repo.add(path)\n"
+    problem = "DvcRepo.init(...) is called more than once"
+    assert any(p.startswith(problem) for p in llm.check("print(1)\n", twice, action, GIT_FACTS))
+    assert not any(p.startswith(problem) for p in llm.check("print(1)\n", once, action, GIT_FACTS))
+
+
+def test_undefined_name_hints_name_the_attribute_or_the_parameters_meant() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: `repo` in a method of a class that keeps `self.repo`
+    # (git-dataset-pipeline), `args.remote` inside open_repo(repo_dir, remote_url) (git-lfs-remote-push).
+    source = ("class Store:\n    def __init__(self, repo):\n        self.repo = repo\n\n"
+              "    def commit(self):\n        self.repo.index.commit('x')\n\n"
+              "def main():\n    args = object()\n\ndef open_repo(repo_dir, remote_url):\n    return repo_dir\n")
+    answer = source.replace("self.repo.index.commit('x')", "repo.index.commit('x')").replace(
+        "return repo_dir", "return args.remote")
+    hints = llm._undefined_name_hints(source, answer)
+    assert "`repo` is not defined; did you mean `self.repo`?" in hints
+    assert any(h.startswith("`args` is assigned only inside main()") and
+               h.endswith("(open_repo() has the parameters repo_dir, remote_url)") for h in hints)
+
+
+def test_the_examples_line_for_a_missing_name_is_offered_only_where_it_would_work() -> None:
+    # The example's `data_path = Path(repo.working_tree_dir, path)` reads a parameter `path` that a flat
+    # script does not have: offered there, it made the next answer fail on `path`.
+    action = registry()["translate.gitpython-dvc"]
+    shown = prompts.example(action, "gitpython")
+    source = "import git\nrepo = git.Repo('.')\n"
+    answer = source + "print(data_path)\n"
+    assert not any("data_path" in h and "create it as the example does" in h
+                   for h in llm._undefined_name_hints(source, answer, shown))
+    with_path = "from pathlib import Path\nimport git\nrepo = git.Repo('.')\npath = 'x.csv'\nprint(data_path)\n"
+    assert any("create it as the example does, `data_path = Path(repo.working_tree_dir, path)`" in h
+               for h in llm._undefined_name_hints(source, with_path, shown))
