@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import libcst as cst
+
 from .jsonworker import JsonWorker, WorkerError
 
 log = logging.getLogger(__name__)
@@ -263,6 +265,46 @@ def problems(code: str, libraries: set[str], hints: set[str] = frozenset(), *,  
     found += [_value_cache.get(_value_key(v)) for v in values if not _cache.get(_path_key(v.callee))]
     # One message per missing attribute: "a.b.c" and "a.b.c.d" fail for the same reason.
     return list(dict.fromkeys(m for m in found if m))
+
+
+def without_fitted_underscores(code: str, libraries: set[str], hints: set[str] = frozenset(), *,  # type: ignore[assignment]
+                               cancel: threading.Event | None = None) -> str:
+    """``code`` with ``study.best_params_`` (scikit-learn's spelling of fitted attributes) read as
+    ``study.best_params`` where the value's class has that attribute and not the other. Small models
+    keep the habit through repair rounds that name the right attribute (every sklearn HPO sample of
+    session 7's run); the code is checked again afterwards like any answer."""
+    values = [v for v in library_value_attributes(code, libraries)
+              if v.attribute.endswith("_") and v.attribute.strip("_") and not v.attribute.startswith("_")]
+    if not values:
+        return code
+    plain = [ValueAttribute(v.name, v.callee, v.attribute.rstrip("_")) for v in values]
+    todo = [v for v in [*values, *plain] if _value_key(v) not in _value_cache]
+    if todo and not _ask_worker([], [], todo, hints, cancel):
+        return code
+    # A message for the written name and none for the plain one: the class is known and has the plain one.
+    renames = {(v.name, v.attribute): p.attribute for v, p in zip(values, plain, strict=True)
+               if _value_cache.get(_value_key(v)) and not _value_cache.get(_value_key(p))}
+    if not renames:
+        return code
+    log.info("fitted-attribute spelling corrected: %s",
+             ", ".join(f"{name}.{attribute} -> {new}" for (name, attribute), new in renames.items()))
+    try:
+        return cst.parse_module(code).visit(_AttributeRenamer(renames)).code
+    except cst.ParserSyntaxError as exc:  # ast read it; libcst may lag behind a new syntax
+        log.warning("fitted-attribute spelling not corrected: %s", exc)
+        return code
+
+
+class _AttributeRenamer(cst.CSTTransformer):
+    def __init__(self, renames: dict[tuple[str, str], str]) -> None:
+        self.renames = renames
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        if isinstance(updated_node.value, cst.Name):
+            new = self.renames.get((updated_node.value.value, updated_node.attr.value))
+            if new is not None:
+                return updated_node.with_changes(attr=cst.Name(new))
+        return updated_node
 
 
 def close() -> None:

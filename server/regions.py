@@ -305,8 +305,8 @@ def restore_definitions(original: cst.Module, code: str, names: set[str]) -> str
     bound = {n for s in chosen for n in _bound_names(s)}
     module = cst.parse_module(code)
     body = list(module.body)
-    pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(bound))))
-    readers = [i for i, s in enumerate(body) if not is_import(s) and pattern.search(_code_only(module.code_for_node(s)))]
+    # Read by the syntax tree: an f-string's fields are reads (`print(f"mae: {test_mae}")`, the usual last line).
+    readers = [i for i, s in enumerate(body) if not is_import(s) and _read_names(s) & bound]
     # A function reads globals when called: it comes before its definition only if nothing at top level reads them.
     uses = [i for i in readers if not isinstance(body[i], (cst.FunctionDef, cst.ClassDef))] or readers
     if not uses:

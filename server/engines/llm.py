@@ -217,6 +217,8 @@ def check(source: str, code: str, action: Action, facts: DocumentFacts,
     found += _dropped_definitions(source, code, action.removes[0] if action.removes else None)
     found += _undefined_name_hints(source, code, prompts.example(action, facts.framework))
     found += _dropped_final_print(source, code)
+    found += _used_value_of_a_function_returning_nothing(source, code)
+    found += _read_before_a_call_binds_it(source, code)
     if not _uses_library(action, code):
         found.append(f"the code does not use {action.library}: the task was not done")
     else:
@@ -423,6 +425,101 @@ def _dropped_final_print(source: str, code: str) -> list[str]:
     return [f"the script's last output line is gone: keep `{line}` (after the change, the script must still print it last)"]
 
 
+def _own_body(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
+    """The nodes of ``function`` outside the functions, lambdas and classes nested in it."""
+    found: list[ast.AST] = []
+    todo: list[ast.AST] = list(function.body)
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _values_of_functions_returning_nothing(code: str) -> dict[str, str]:
+    """Top-level function -> the first line that uses the value of a call of it, for the functions
+    that return no value (no ``return x``, no ``yield``): that value is always None."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return {}
+    empty = {f.name for f in tree.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and not any(isinstance(n, ast.Return) and n.value is not None or isinstance(n, (ast.Yield, ast.YieldFrom))
+                         for n in _own_body(f))}
+    discarded = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    uses = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                   and n.func.id in empty and id(n) not in discarded), key=lambda n: (n.lineno, n.col_offset))
+    found: dict[str, str] = {}
+    for call in uses:
+        line = code.splitlines()[call.lineno - 1].strip()
+        found.setdefault(call.func.id, line)  # type: ignore[attr-defined]
+    return found
+
+
+def _used_value_of_a_function_returning_nothing(source: str, code: str) -> list[str]:
+    """Qwen2.5-Coder-1.5B's HPO answers wrap the script in ``train_and_evaluate()`` whose docstring says
+    it returns the metric and whose body does not, then ``return float(train_and_evaluate())``: every
+    trial fails at run time on ``float(None)``."""
+    before = _values_of_functions_returning_nothing(source)
+    return [f"`{name}()` returns nothing (it has no `return` with a value), yet `{line}` uses its value: "
+            f"end `{name}` with `return` of the value it computes"
+            for name, line in _values_of_functions_returning_nothing(code).items() if name not in before]
+
+
+def _names_bound_only_by_calls(code: str) -> dict[str, str]:
+    """Top-level line -> a name it reads that, at that point, only a function not yet called binds
+    (``global model`` inside ``train_and_evaluate()``): a NameError when the script runs."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return {}
+    functions = {f.name: f for f in tree.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    binds = {name: {n for node in _own_body(f) if isinstance(node, ast.Global) for n in node.names}
+             for name, f in functions.items()}
+
+    def referenced(nodes: list[ast.AST]) -> set[str]:
+        """The functions these nodes name, and those they name in turn (``study.optimize(objective)``)."""
+        found: set[str] = set()
+        todo = [n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in functions]
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo += [n.id for n in _own_body(functions[name]) if isinstance(n, ast.Name) and n.id in functions]
+        return found
+
+    bound: set[str] = set(dir(builtins))
+    called: set[str] = set()
+    found: dict[str, str] = {}
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(statement.name)
+            continue
+        nodes = list(ast.walk(statement))
+        stores = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        reads = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - stores
+        called |= referenced([statement])  # lenient: `main(); print(model)` in one `if __name__ ...` block
+        late = sorted(name for name in reads - bound
+                      if any(name in names for names in binds.values()) and not any(name in binds[f] for f in called))
+        if late:
+            line = (ast.get_source_segment(code, statement) or "").splitlines()[0][:120]
+            found[line] = late[0]
+        bound |= stores
+        bound |= {(a.asname or a.name).split(".")[0] for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))
+                  for a in n.names}
+    return found
+
+
+def _read_before_a_call_binds_it(source: str, code: str) -> list[str]:
+    """Qwen2.5-Coder-1.5B's HPO answers move the training into a function that binds ``model`` with
+    ``global`` and keep a top-level line that reads ``model`` before any call of it."""
+    before = set(_names_bound_only_by_calls(source).values())
+    return [f"`{line}` reads `{name}` before it exists: only a function binds it (`global {name}`), and that "
+            f"function has not run yet there; move the line into that function or after its call"
+            for line, name in _names_bound_only_by_calls(code).items() if name not in before]
+
+
 def _apply(answer: Any, edit_format: prompts.EditFormat, module: cst.Module,
            region: regions.Region | None) -> str:
     if edit_format == "search-replace":
@@ -502,6 +599,8 @@ def _adapt(session: _Session, module: cst.Module, action: Action, facts: Documen
         session.progress(f"{what}: validating")
         try:
             code = _apply(answer, edit_format, module, region)
+            code = attrcheck.without_fitted_underscores(code, {action.library}, set(facts.modules),
+                                                        cancel=session.cancel)
             found = check(source, code, action, facts, session.cancel)
         except AnswerError as exc:
             found = [str(exc)]
@@ -549,9 +648,9 @@ def _hunk_problems(current: str, candidate: str, replacement: hunks.Replacement,
 @dataclass
 class _HunkTranslation:
     """A translation one hunk at a time (:mod:`mlops_lsp.hunks`), those that use the old library
-    first: each request shows the script with the hunks done so far already rewritten; each replacement is checked in place and
-    repaired on its own; then the whole result is checked as any answer is, and what it still lacks
-    goes back to the hunk it concerns."""
+    first. Each request shows the script with the hunks done so far already rewritten; each
+    replacement is checked in place and repaired on its own; then the whole result is checked as
+    any answer is, and what it still lacks goes back to the hunk it concerns."""
 
     session: _Session
     module: cst.Module

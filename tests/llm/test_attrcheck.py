@@ -145,3 +145,22 @@ def test_a_name_bound_twice_or_to_an_undeclared_return_is_not_judged() -> None:
     # torch.load declares `-> Any`; instance attributes set in __init__ count (Study.study_name).
     loaded = "import torch\ncheckpoint = torch.load('m.pt')\ncheckpoint.get('state')\n"
     assert attrcheck.problems(loaded, {"torch"}) == []
+
+
+def test_sklearn_spelling_of_a_fitted_attribute_is_corrected_where_the_class_has_the_plain_one() -> None:
+    # Qwen2.5-Coder-1.5B wrote `study.best_params_` in every sklearn HPO sample of session 7's run and
+    # kept it through both repair rounds that said "did you mean best_params".
+    study = ("import optuna\n\ndef objective(trial):\n    return trial.suggest_float('x', 0, 1)\n\n"
+             "study = optuna.create_study()\nstudy.optimize(objective, n_trials=3)\n"
+             "print(study.best_params_, study.best_value)  # best_params_\nbest = study.best_trial_\n")
+    corrected = attrcheck.without_fitted_underscores(study, {"optuna"})
+    assert corrected == study.replace("study.best_params_,", "study.best_params,").replace(
+        "study.best_trial_", "study.best_trial")
+    assert attrcheck.problems(corrected, {"optuna"}) == []
+    # Not a library value, a class that is not known, or no plain attribute: left as written.
+    model = "from sklearn.tree import DecisionTreeRegressor\nm = DecisionTreeRegressor().fit(X, y)\nm.n_features_in_\n"
+    assert attrcheck.without_fitted_underscores(model, {"optuna"}) == model
+    unknown = "import torch\ncheckpoint = torch.load('m.pt')\ncheckpoint.state_\n"
+    assert attrcheck.without_fitted_underscores(unknown, {"torch"}) == unknown
+    no_plain = "import optuna\nstudy = optuna.create_study()\nstudy.best_colour_\n"
+    assert attrcheck.without_fitted_underscores(no_plain, {"optuna"}) == no_plain

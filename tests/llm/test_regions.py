@@ -191,6 +191,17 @@ def test_a_constant_read_only_by_a_function_is_put_back_before_that_function() -
     assert not validate.undefined_names(restored)
 
 
+def test_a_statement_read_only_by_an_f_string_goes_back_before_it() -> None:
+    # Seen from Qwen2.5-Coder-1.5B on keras-regression (HPO): the metric moved into a new function and the
+    # last line kept. Read as tokens, the f-string hid its reader and the line went above the function,
+    # where `model` did not exist yet (NameError at run time).
+    module = cst.parse_module("model = make()\nmae = model.score()\nprint(f'final mae: {mae:.4f}')\n")
+    answer = ("def run():\n    global model\n    model = make()\n    mae = model.score()\n    return mae\n\n\n"
+              "run()\nprint(f'final mae: {mae:.4f}')\n")
+    restored = regions.restore_definitions(module, answer, {"mae"})
+    assert restored.endswith("run()\nmae = model.score()\nprint(f'final mae: {mae:.4f}')\n"), restored
+
+
 def test_left_out_data_statements_are_put_back_with_what_they_read() -> None:
     source = _source("pytorch-regression-mlp")
     module = cst.parse_module(source)
