@@ -57,6 +57,11 @@ SCENARIOS = [
     # at the bench's setting: a replacement sent back (DvcRepo.init copied into a second function) and repaired.
     Scenario("lfs-remote-push-dvc-hunks", "git-lfs-remote-push", "translate.gitpython-dvc", edit_format="auto",
              temperature=0.2),
+    # Only the training lines rewritten (the `hunks` format a small model gets for inline actions that add to the
+    # training), at the bench's setting: the lines handed back unchanged (drawn again, hotter), then only the lines
+    # to add after them, then a repair round for MLflow 3's tree models.
+    Scenario("sklearn-tree-registry-training", "sklearn-tree-regression", "registry.mlflow", edit_format="auto",
+             temperature=0.2),
 ]
 
 

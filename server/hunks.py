@@ -13,6 +13,7 @@ searched. Everything outside the hunks stays byte-identical by construction.
 from __future__ import annotations
 
 import ast
+import difflib
 import io
 import re
 import textwrap
@@ -270,13 +271,20 @@ def parse_answer(code: str, hunk: Hunk, done: dict[int, tuple[Hunk, Replacement]
     imports = [r for s in parsed.body if regions.is_import(s) for r in regions.import_requests(s)]
     statements = [s for s in parsed.body if not regions.is_import(s)]
     header = parsed.header if parsed.body and statements and statements[0] is parsed.body[0] else []
-    if (len(statements) == 1 and isinstance(statements[0], cst.FunctionDef) and hunk.scope
-            and statements[0].name.value == hunk.scope.rsplit(".", 1)[-1]
-            and isinstance(statements[0].body, cst.IndentedBlock)):
-        statements, header = list(statements[0].body.body), []  # the whole function returned: its body
+    named = [s for s in statements if isinstance(s, cst.FunctionDef) and hunk.scope
+             and s.name.value == hunk.scope.rsplit(".", 1)[-1] and isinstance(s.body, cst.IndentedBlock)]
+    if len(named) == 1:
+        statements, header = list(named[0].body.body), []  # the whole function (or file) returned: its body
     before, after = current_block(hunk, done or {})
     earlier, later = {statement_code(s) for s in before}, {statement_code(s) for s in after}
     answered = bool(statements)
+    # The statements around the hunk's own (unchanged) ones: of a whole file or function returned,
+    # those that repeat the block's lines outside the hunk go.
+    own = {statement_code(s) for s in hunk.statements}
+    kept = [i for i, s in enumerate(statements) if statement_code(s) in own]
+    if kept:
+        statements = [s for i, s in enumerate(statements)
+                      if kept[0] <= i <= kept[-1] or statement_code(s) not in earlier | later]
     while statements and statement_code(statements[0]) in earlier:
         statements, header = statements[1:], []
     while statements and statement_code(statements[-1]) in later:
@@ -309,3 +317,90 @@ def lines_matching(code: str, pattern: re.Pattern[str]) -> list[str]:
 
     module.visit(_Lines())
     return found
+
+
+# A statement after training that only computes (binds names, prints nothing, writes nothing) is
+# where the script's results are computed (`test_mse = mean_squared_error(...)`): logging them
+# belongs with the training.
+def _only_binds(statement: Statement) -> bool:
+    simple = [statement] if isinstance(statement, cst.SimpleStatementLine) else list(_simple_statements(statement))
+    return bool(simple) and all(isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign))
+                                for line in simple for small in line.body)  # type: ignore[attr-defined]
+
+
+def training(module: cst.Module, action_id: str = "") -> Hunk | None:
+    """The statements an inline action changes, for a small model to rewrite alone: in the function
+    (or flat script) that drives training, the statements from the first that trains to the last,
+    and the statements just after them that compute the results (up to the first that prints or
+    writes). None when training is driven from a class or from no statement at all."""
+    body = list(module.body)
+    drivers = regions.drivers(module, action_id)
+    if not drivers:
+        return None
+    trainers = regions.trainers(module)
+    first = body[drivers[0]]
+    if isinstance(first, cst.ClassDef):
+        return None
+    if isinstance(first, cst.FunctionDef):
+        if not isinstance(first.body, cst.IndentedBlock):
+            return None
+        block, scope = list(first.body.body), first.name.value
+    else:
+        block, scope = body, ""
+
+    def training_at(statements: list[Statement]) -> list[int]:
+        return [i for i, s in enumerate(statements) if not isinstance(s, (cst.FunctionDef, cst.ClassDef))
+                and not regions.is_import(s) and regions.trains(statement_code(s), trainers - {scope})]
+
+    found = training_at(block)
+    # Descend into an `if __name__ == "__main__":` or a `with` around the whole training; a loop is one unit.
+    while len(found) == 1 and isinstance(block[found[0]], (cst.If, cst.With, cst.Try)) \
+            and isinstance(block[found[0]].body, cst.IndentedBlock):
+        inner = list(block[found[0]].body.body)  # type: ignore[attr-defined]
+        if not training_at(inner):
+            break
+        block, found = inner, training_at(inner)
+    if not found:
+        return None
+    start, end = found[0], found[-1] + 1
+    while end < len(block) and _only_binds(block[end]):
+        end += 1
+    return _hunk(block[start:end], block, scope)
+
+
+def lines_of(module: cst.Module, hunk: Hunk) -> tuple[int, int]:
+    """The 0-based first line and the end line (exclusive) of the hunk's statements in the module's code."""
+    positions = cst.MetadataWrapper(module, unsafe_skip_copy=True).resolve(cst.metadata.PositionProvider)
+    return positions[hunk.statements[0]].start.line - 1, positions[hunk.statements[-1]].end.line
+
+
+def replacement_in(before: cst.Module, after: str, hunk: Hunk) -> str | None:
+    """What ``hunk`` of ``before`` became in ``after`` (a worked example's adaptation), dedented: its
+    lines as ``after`` has them, with the new lines right before and after them (a run opened, a
+    metric logged); None when that is not code on its own."""
+    old = before.code.splitlines()
+    new = after.splitlines()
+    first, end = lines_of(before, hunk)
+    matcher = difflib.SequenceMatcher(None, [line.strip() for line in old], [line.strip() for line in new],
+                                      autojunk=False)
+    matched: set[int] = set()
+    start_at = stop_at = None
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            matched.update(range(j1, j2))
+        if start_at is None and i1 <= first < max(i2, i1 + 1):
+            start_at = j1 + (first - i1 if tag == "equal" else 0)
+        if i1 < end <= i2 or (i1 == i2 == end - 1):
+            stop_at = j1 + (end - i1) if tag == "equal" else j2
+    if start_at is None or stop_at is None or stop_at <= start_at:
+        return None
+    while start_at > 0 and start_at - 1 not in matched and not new[start_at - 1].startswith(("import ", "from ")):
+        start_at -= 1
+    while stop_at < len(new) and stop_at not in matched:
+        stop_at += 1
+    code = textwrap.dedent("\n".join(new[start_at:stop_at])).strip("\n") + "\n"
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return None
+    return code

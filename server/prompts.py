@@ -179,6 +179,65 @@ def hunk_request(action: Action, source: str, code: str, where: str, *, docs: st
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
+GUIDE_MAX_LINES = 40  # a longer worked example of the training lines is mostly helpers (Lightning callbacks)
+
+
+def training_guide(action: Action, shown: Example | None) -> tuple[str, str, str] | None:
+    """The worked example's script, its training lines and what they became, or None when the
+    example has no training lines or they became more than :data:`GUIDE_MAX_LINES` lines."""
+    import libcst as cst
+
+    from . import hunks
+
+    if shown is None:
+        return None
+    before = cst.parse_module(shown.before)
+    hunk = hunks.training(before, action.id)
+    became = hunks.replacement_in(before, shown.after, hunk) if hunk is not None else None
+    if hunk is None or became is None or len(became.splitlines()) > GUIDE_MAX_LINES:
+        return None
+    if _helpers_used(became, shown):
+        return None  # `callbacks=[WandbEpochLogger()]`, a class the example adds elsewhere: copied, it is undefined
+    return shown.before, hunk.code, became
+
+
+def _helpers_used(code: str, shown: Example) -> set[str]:
+    """The names ``code`` reads that the example's adaptation defines at top level (not imports)."""
+    import ast
+
+    def defined(source: str) -> set[str]:
+        return {n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+    read = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    return read & (defined(shown.after) - defined(shown.before))
+
+
+def _training_request(action: Action, source: str, code: str, where: str, docs: str, framework: str | None) -> str:
+    parts = [f"Task: {action.task}", f"Constraints:\n{constraints(action, framework)}"]
+    if docs.strip():
+        parts.append(f"Documentation of the installed {action.library}:\n{docs.strip()}")
+    parts.append(f"The script, for context (do not return it):\n```python\n{source.rstrip()}\n```")
+    parts.append(f"Rewrite {where}, which train the model and compute its results:\n```python\n{code.rstrip()}\n```")
+    parts.append("Answer with the code that replaces these lines, and only these lines, in one ```python block: "
+                 "copy each of them as it is, loops and all, and add what the task needs; the rest of the script "
+                 f"stays as it is. The task: {action.task}")
+    return "\n\n".join(parts)
+
+
+def training_request(action: Action, source: str, code: str, where: str, guide: tuple[str, str, str], *,
+                     docs: str = "", framework: str | None = None) -> list[dict[str, str]]:
+    """The chat messages asking for the replacement of the training lines (``code``, ``where`` in
+    ``source``) only. The worked example comes first as an earlier exchange whose answer is its
+    training lines rewritten, nothing else: shown a whole script, a small model answers with a
+    whole script unless it has seen an answer that is not one."""
+    example_script, example_code, example_became = guide
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": _training_request(action, example_script, example_code, "these lines", "",
+                                                          framework)},
+            {"role": "assistant", "content": f"```python\n{example_became.rstrip()}\n```"},
+            {"role": "user", "content": _training_request(action, source, code, where, docs, framework)}]
+
+
 def repair(messages: list[dict[str, str]], answer: str, problems: list[str], edit_format: EditFormat,
            region_lines: str | None) -> list[dict[str, str]]:
     """The conversation for a repair round: the first request (with its example), the last answer,

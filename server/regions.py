@@ -89,26 +89,10 @@ def select(module: cst.Module, action_id: str = "") -> Region | None:
     pruning schedule belongs around the epoch loop of the driver, not inside a helper. A translation
     takes the span of all members: every call of the old library changes."""
     body = list(module.body)
-    raw = [_statement_code(module, s) for s in body]
-    codes = [_code_only(code) for code in raw]
-    members = {i for i, code in enumerate(codes) if not is_import(body[i]) and _TRAINING.search(code)}
-    if not members:
+    driving = drivers(module, action_id)
+    if not driving:
         return None
-    while True:
-        names = {n for n in (_defined_name(body[i]) for i in members) if n}
-        callers = {i for i, code in enumerate(codes)
-                   if i not in members and not _MAIN_GUARD.match(raw[i].lstrip()) and not is_import(body[i])
-                   and _calls(code, names - {_defined_name(body[i])})}
-        if not callers:
-            break
-        members |= callers
-    def called_by_other(i: int) -> bool:
-        name = _defined_name(body[i])
-        return name is not None and any(j != i and _calls(codes[j], {name}) for j in members)
-    drivers = sorted(i for i in members if not called_by_other(i)) or sorted(members)
-    if action_id.startswith("translate."):
-        drivers = sorted(members)  # a translation rewrites every call of the old library, helpers included
-    first, last = drivers[0], drivers[-1]
+    first, last = driving[0], driving[-1]
     if _defined_name(body[first]) is None:
         # A flat script: take the hyperparameter assignments just before the first training
         # statement, and everything to the end (the outputs the script writes come after training).
@@ -116,6 +100,53 @@ def select(module: cst.Module, action_id: str = "") -> Region | None:
             first -= 1
         last = len(body) - 1
     return _region(module, body, first, last + 1)
+
+
+def trains(code: str, trainers: set[str]) -> bool:
+    """Whether ``code`` (a statement's text) trains: a training call, or a call of one of the
+    script's ``trainers`` (its top-level functions and classes that train)."""
+    code = _code_only(code)
+    return _TRAINING.search(code) is not None or _calls(code, trainers)
+
+
+def trainers(module: cst.Module) -> set[str]:
+    """The names of the top-level functions and classes that train, or call one that does."""
+    body = list(module.body)
+    return {n for n in (_defined_name(body[i]) for i in _members(module)) if n}
+
+
+def _members(module: cst.Module) -> set[int]:
+    """Indexes of the top-level statements that train, and of those that call them, transitively."""
+    body = list(module.body)
+    raw = [_statement_code(module, s) for s in body]
+    codes = [_code_only(code) for code in raw]
+    members = {i for i, code in enumerate(codes) if not is_import(body[i]) and _TRAINING.search(code)}
+    while members:
+        names = {n for n in (_defined_name(body[i]) for i in members) if n}
+        callers = {i for i, code in enumerate(codes)
+                   if i not in members and not _MAIN_GUARD.match(raw[i].lstrip()) and not is_import(body[i])
+                   and _calls(code, names - {_defined_name(body[i])})}
+        if not callers:
+            break
+        members |= callers
+    return members
+
+
+def drivers(module: cst.Module, action_id: str = "") -> list[int]:
+    """Indexes of the top-level statements where training is driven from: the members (see
+    :func:`_members`) no other member calls; for a translation, all members."""
+    body = list(module.body)
+    codes = [_code_only(_statement_code(module, s)) for s in body]
+    members = _members(module)
+    if not members:
+        return []
+    def called_by_other(i: int) -> bool:
+        name = _defined_name(body[i])
+        return name is not None and any(j != i and _calls(codes[j], {name}) for j in members)
+    drivers = sorted(i for i in members if not called_by_other(i)) or sorted(members)
+    if action_id.startswith("translate."):
+        drivers = sorted(members)  # a translation rewrites every call of the old library, helpers included
+    return drivers
 
 
 def body(module: cst.Module) -> Region | None:
@@ -325,6 +356,7 @@ AUTO_IMPORTS: dict[str, tuple[str, str | None, str | None]] = {
     "math": ("math", None, None), "mlflow": ("mlflow", None, None), "wandb": ("wandb", None, None),
     "optuna": ("optuna", None, None), "nncf": ("nncf", None, None), "np": ("numpy", None, "np"),
     "prune": ("torch.nn.utils", "prune", None), "DvcRepo": ("dvc.repo", "Repo", "DvcRepo"),
+    "infer_signature": ("mlflow.models", "infer_signature", None),
 }
 
 

@@ -52,6 +52,10 @@ class Action:
     rewrites: tuple[str, str] | None = None
     # For translations: (regex, problem) of code that must be gone, comments and docstrings aside.
     removes: tuple[str, str] | None = None
+    # For inline actions: the adaptation changes only the training statements and the results computed
+    # right after them (a run around them, metrics logged, the model registered, pruning in the epoch
+    # loop), so a small model rewrites only those (mlops_lsp.hunks.training).
+    changes_training: bool = False
 
     def applies_to(self, facts: DocumentFacts) -> bool:
         """Cheap detector used when listing code actions."""

@@ -4,6 +4,7 @@ ACTION = Action(
     id='registry.mlflow',
     title='MLOps: Register the model in the MLflow Model Registry',
     kind='inline',
+    changes_training=True,
     library='mlflow',
     frameworks=('pytorch', 'lightning', 'keras', 'sklearn'),
     checker="mlops_lsp.bench.checkers.registry_mlflow:check",

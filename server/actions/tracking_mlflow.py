@@ -4,6 +4,7 @@ ACTION = Action(
     id='tracking.mlflow',
     title='MLOps: Add MLflow experiment tracking',
     kind='inline',
+    changes_training=True,
     library='mlflow',
     frameworks=('pytorch', 'lightning', 'keras', 'sklearn'),
     checker="mlops_lsp.bench.checkers.tracking_mlflow:check",

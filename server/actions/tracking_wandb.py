@@ -4,6 +4,7 @@ ACTION = Action(
     id='tracking.wandb',
     title='MLOps: Add Weights & Biases tracking',
     kind='inline',
+    changes_training=True,
     library='wandb',
     frameworks=('pytorch', 'lightning', 'keras', 'sklearn'),
     checker="mlops_lsp.bench.checkers.tracking_wandb:check",

@@ -89,7 +89,7 @@ def choose_format(requested: str, backend: Any, action: Action | None = None) ->
         return requested  # type: ignore[return-value]
     if not getattr(backend, "small", True):
         return "search-replace"
-    return "hunks" if action is not None and action.rewrites else "region"
+    return "hunks" if action is not None and (action.rewrites or action.changes_training) else "region"
 
 
 @dataclass
@@ -565,13 +565,21 @@ def _share(region: regions.Region, source: str) -> float:
 def _adapt(session: _Session, module: cst.Module, action: Action, facts: DocumentFacts) -> Outcome:
     source = module.code
     edit_format = choose_format(session.options.edit_format, session.backend, action)
-    found_hunks = hunks.find(module, re.compile(action.rewrites[0])) if edit_format == "hunks" and action.rewrites else []
-    if edit_format == "hunks" and not found_hunks:
-        edit_format = "region"  # nothing of the old library's to rewrite statement by statement
-    if found_hunks:
-        docs = retrieve_docs(session, action, source, facts.framework)
-        session.started = time.monotonic()
-        return _HunkTranslation(session, module, found_hunks, action, facts, docs).run()
+    if edit_format == "hunks" and action.rewrites:
+        found_hunks = hunks.find(module, re.compile(action.rewrites[0]))
+        if found_hunks:
+            docs = retrieve_docs(session, action, source, facts.framework)
+            session.started = time.monotonic()
+            return _HunkTranslation(session, module, found_hunks, action, facts, docs).run()
+    elif edit_format == "hunks":
+        training = hunks.training(module, action.id)
+        guide = prompts.training_guide(action, prompts.example(action, facts.framework)) if training else None
+        if training is not None and guide is not None:
+            docs = retrieve_docs(session, action, source, facts.framework)
+            session.started = time.monotonic()
+            return _adapt_training(session, module, training, guide, action, facts, docs)
+    if edit_format == "hunks":
+        edit_format = "region"  # nothing to rewrite statement by statement: the training's region, as a whole
     region = regions.select(module, action.id) if edit_format == "region" else None
     if edit_format == "region" and (region is None or _share(region, source) > REGION_MAX_SHARE):
         # No region, or one that is most of the file: the whole file costs little more to rewrite,
@@ -620,6 +628,73 @@ def _adapt(session: _Session, module: cst.Module, action: Action, facts: Documen
             continue
         temperature = None
         messages = prompts.repair(first, answer.text, found, edit_format, region_lines)
+    rounds = session.options.repair_rounds
+    return Outcome("failure", reason=f"{found[0]} (after {rounds} repair round{'s' if rounds != 1 else ''})",
+                   tokens=session.tokens)
+
+
+def _dropped_training_lines(training: hunks.Hunk, replacement: hunks.Replacement) -> list[str]:
+    """The training lines the replacement no longer has, not even changed a little (a keyword added to
+    `model.fit(...)`): an inline action adds to the training, and a small model shown a worked example
+    copies the example's simpler loop over the script's (its mini-batches gone)."""
+    def lines(code: str) -> list[str]:
+        return [line.strip() for line in hunks.code_without_comments(code).splitlines() if line.strip()]
+
+    kept = lines("".join(hunks.statement_code(s) for s in replacement.statements))
+    dropped = [line for line in lines(training.code)
+               if line not in kept and not difflib.get_close_matches(line, kept, 1, 0.8)]
+    if not dropped:
+        return []
+    quoted = ", ".join(f"`{line[:80]}`" for line in dropped[:3])
+    return [f"the training lines lost {quoted}{' and more' if len(dropped) > 3 else ''}: keep every line of the "
+            "training as it is and only add to it"]
+
+
+def _after_training(replacement: hunks.Replacement, training: hunks.Hunk, module: cst.Module) -> hunks.Replacement:
+    """An answer that does not train at all is what goes after the training lines (the model logged and
+    registered, answered without the lines it was asked to copy), not their replacement."""
+    trainers = regions.trainers(module)
+    answered = "".join(hunks.statement_code(s) for s in replacement.statements)
+    if not replacement.statements or regions.trains(answered, trainers) or not regions.trains(training.code, trainers):
+        return replacement
+    return hunks.Replacement((*training.statements, *replacement.statements), replacement.imports)
+
+
+def _adapt_training(session: _Session, module: cst.Module, training: hunks.Hunk, guide: tuple[str, str, str],
+                    action: Action, facts: DocumentFacts, docs: str) -> Outcome:
+    """An inline action with only the training lines rewritten (:func:`mlops_lsp.hunks.training`):
+    the answer replaces them, the rest of the file stays as it is by construction; the result is
+    checked as a whole, and what is wrong goes back to the model with its answer."""
+    source = module.code
+    first = prompts.training_request(action, source, training.code, training.describe(), guide, docs=docs,
+                                     framework=facts.framework)
+    messages, found, temperature = first, [], None
+    for attempt in range(session.options.repair_rounds + 1):
+        what = "generating" if attempt == 0 else f"repair round {attempt}"
+        answer = session.chat(messages, _max_tokens(session, messages, training.code + guide[2]), what, attempt,
+                              temperature)
+        session.check_cancel()
+        session.progress(f"{what}: validating")
+        try:
+            replacement = _after_training(hunks.parse_answer(extract_code(answer.text, answer.finish_reason), training),
+                                          training, module)
+            code = _with_missing_imports(source, hunks.render(module, {0: (training, replacement)}))
+            code = attrcheck.without_fitted_underscores(code, {action.library}, set(facts.modules),
+                                                        cancel=session.cancel)
+            found = check(source, code, action, facts, session.cancel)
+            if found != [UNCHANGED]:
+                found = _dropped_training_lines(training, replacement) + found
+        except AnswerError as exc:
+            found = [str(exc)]
+        if not found:
+            return Outcome("success", code=code, tokens=session.tokens)
+        log.info("%s for %s: %s", what, action.id, "; ".join(found))
+        if found == [UNCHANGED]:
+            log.info("%s for %s: the answer is the lines unchanged; asking again, hotter", what, action.id)
+            messages, temperature = first, max(session.options.temperature, RESAMPLE_TEMPERATURE)
+            continue
+        temperature = None
+        messages = prompts.repair(first, answer.text, found, "hunks", None)
     rounds = session.options.repair_rounds
     return Outcome("failure", reason=f"{found[0]} (after {rounds} repair round{'s' if rounds != 1 else ''})",
                    tokens=session.tokens)

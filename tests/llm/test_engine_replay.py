@@ -6,7 +6,10 @@ without a model: its repair answer is the real answer of ``svm-digits-mlflow-reg
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -228,3 +231,38 @@ def test_a_translation_is_rewritten_a_group_of_statements_at_a_time_and_runs(tmp
     assert ran["tracked"] == ["train_features.npy", "train_labels.npy"] and ran["in_remote"], ran
     assert "features/train_features.npy.dvc" in ran["listed"] and "features/train_features.npy" not in ran["listed"]
     assert "final remote tags: features-v1, features-v2" in ran["stdout"]
+
+
+def test_only_the_training_lines_are_rewritten_and_the_registered_model_loads(tmp_path: Path) -> None:
+    # Recorded at the bench's setting (T 0.2, seed 0) on sklearn-tree-regression: shown only its training lines,
+    # Qwen hands them back unchanged (drawn again, hotter), then answers with the lines to add after them only
+    # (put after the training, not in its place), which go back once for MLflow 3's tree models.
+    path, data = _recording("sklearn-tree-registry-training")
+    source = _source(data)
+    unchanged, additions, repaired = data["exchanges"]
+    assert "Rewrite these lines, which train the model" in unchanged["messages"][-1]["content"]
+    assert additions["params"]["temperature"] == 0.8 and "regressor.fit(" not in additions["completion"]["text"]
+    assert 'serialization_format="cloudpickle"' in repaired["messages"][-1]["content"]
+    assert max(e["completion"]["completion_tokens"] for e in data["exchanges"]) < 100  # never the whole file
+    result = core.adapt(source, "registry.mlflow", _options(path, data))
+    assert result.status == "ok" and result.engine == "llm", result.message
+    assert result.tokens == _recorded_tokens(data)
+    # Every line of the script is kept, once, in its order; the run comes after the training lines.
+    adapted = result.source.splitlines()
+    kept = [line for line in source.splitlines() if line.strip()]
+    positions = [adapted.index(line) for line in kept]
+    assert positions == sorted(positions) and all(adapted.count(line) == 1 for line in kept if "import" not in line)
+    assert adapted.index("with mlflow.start_run():") > adapted.index("X_grid = np.arange(0.0, 5.0, 0.01)[:, np.newaxis]")
+    # It runs, and the model is in the registry of a real MLflow store, and loads back.
+    (tmp_path / "train.py").write_text(result.source, encoding="utf-8")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "HOME": str(tmp_path)}
+    ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip().splitlines()[-1].startswith("final test mse: ")
+    read = ("import mlflow\nv = mlflow.MlflowClient().search_model_versions(\"name='dt_regressor'\")[0]\n"
+            "m = mlflow.sklearn.load_model(f'models:/dt_regressor/{v.version}')\nprint(type(m).__name__)")
+    loaded = subprocess.run([sys.executable, "-c", read], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert loaded.returncode == 0 and loaded.stdout.strip().splitlines()[-1] == "DecisionTreeRegressor", loaded.stderr[-2000:]

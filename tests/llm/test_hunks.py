@@ -164,3 +164,71 @@ def test_a_replacement_must_keep_working_on_what_the_hunk_worked_on() -> None:
     # Names the hunk binds itself are not operands: `pattern` of `for pattern in ...: repo.git.lfs("track", pattern)`.
     setup = hunks.find(cst.parse_module(SCRIPT), REWRITES)[0]
     assert setup.operands() == ["repo"]
+
+
+# The training lines an inline action changes (hunks.training) and the worked example's version of them.
+
+def _training(case: str, action: str = "tracking.mlflow") -> hunks.Hunk:
+    found = hunks.training(cst.parse_module((DATASET / case / "train.py").read_text(encoding="utf-8")), action)
+    assert found is not None
+    return found
+
+
+def test_the_training_lines_are_the_training_and_the_results_computed_after_it() -> None:
+    flat = _training("pytorch-regression-mlp")
+    assert flat.scope == "" and flat.code.startswith("for epoch in range(epochs):")
+    assert flat.code.rstrip().endswith('val mse {val_mse:.4f}")')  # the epoch loop, not the saving after it
+    in_main = _training("sklearn-svm-digits")
+    assert in_main.scope == "main" and in_main.code.startswith("model.fit(X_train, y_train)")
+    assert "results = {" in in_main.code and "json.dump" not in in_main.code  # up to the first output
+    keras = _training("keras-regression")
+    assert keras.code.splitlines()[0].startswith("history = model.fit(") and "model.evaluate(" in keras.code
+    assert "model.save(" not in keras.code
+
+
+def test_the_training_lines_are_found_under_a_main_guard_and_not_in_a_class() -> None:
+    guarded = cst.parse_module("import x\n\nif __name__ == '__main__':\n    m = x.M()\n    m.fit(1)\n    s = m.score()\n"
+                               "    print(s)\n")
+    found = hunks.training(guarded, "tracking.mlflow")
+    assert found is not None and found.code == "m.fit(1)\ns = m.score()\n"
+    lightning = cst.parse_module("class Lit:\n    def training_step(self, batch):\n        loss = self(batch)\n"
+                                 "        loss.backward()\n        return loss\n")
+    assert hunks.training(lightning, "tracking.mlflow") is None
+    assert hunks.training(cst.parse_module("print('no training here')\n"), "tracking.mlflow") is None
+
+
+@pytest.mark.parametrize("action_id", [a.id for a in registry().values() if a.changes_training])
+@pytest.mark.parametrize("framework", ["pytorch", "keras", "sklearn"])
+def test_each_worked_example_shows_its_training_lines_kept_and_added_to(action_id: str, framework: str) -> None:
+    from mlops_lsp import prompts
+
+    action = registry()[action_id]
+    shown = prompts.example(action, framework)
+    guide = prompts.training_guide(action, shown)
+    if (action_id, framework) == ("tracking.wandb", "keras"):
+        # Its training lines pass `callbacks=[stop, WandbEpochLogger()]`, a class it defines above them: shown
+        # alone they would be copied with an undefined name, so that action takes the region format there.
+        assert guide is None and shown is not None and "class WandbEpochLogger" in shown.after
+        return
+    assert guide is not None, f"{action_id} has no worked example of its training lines for {framework}"
+    script, lines, became = guide
+    ast.parse(became)
+    assert lines in script.replace("\n    ", "\n") or lines.splitlines()[0] in script
+    kept = {line.strip() for line in became.splitlines()}
+    assert all(line.strip() in kept for line in lines.splitlines()), (lines, became)
+    assert became.strip() != lines.strip() and action.library in became
+
+
+def test_a_whole_function_or_file_returned_for_the_training_lines_gives_only_their_part() -> None:
+    source = (DATASET / "sklearn-svm-digits" / "train.py").read_text(encoding="utf-8")
+    module = cst.parse_module(source)
+    training = hunks.training(module, "tracking.wandb")
+    assert training is not None
+    answer = source.replace("    model.fit(X_train, y_train)\n",
+                            "    run = wandb.init(project='svm')\n    model.fit(X_train, y_train)\n"
+                            "    run.log({'c': C})\n").replace("import sys\n", "import sys\nimport wandb\n")
+    replacement = hunks.parse_answer(answer, training)
+    code = hunks.render(module, {0: (training, replacement)})
+    assert code.count("X_train, X_test, y_train, y_test = load_data()") == 1  # not repeated inside main()
+    assert code.count("run = wandb.init(project='svm')") == 1 and code.count("def load_data") == 1
+    assert "import wandb" in code

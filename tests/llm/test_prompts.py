@@ -293,3 +293,45 @@ def test_check_reports_a_line_that_reads_a_name_before_the_function_that_binds_i
     # After a call that reaches the function (through study.optimize(objective)), the name exists.
     after = answer.replace("mae = model.score()\n\n", "").replace("print(f'final mae", "mae = model.score()\nprint(f'final mae")
     assert not any("before it exists" in p for p in llm.check(source, after, action, facts))
+
+
+def _training_of(case: str):
+    import libcst as cst
+
+    from mlops_lsp import hunks
+
+    module = cst.parse_module((DATASET / case / "train.py").read_text(encoding="utf-8"))
+    return module, hunks.training(module, "tracking.mlflow")
+
+
+def test_training_lines_the_answer_drops_go_back_and_a_changed_call_does_not() -> None:
+    from mlops_lsp import hunks
+
+    _, training = _training_of("pytorch-regression-mlp")
+    # Qwen2.5-Coder-1.5B's answer for pruning.torch: the worked example's one-batch loop over the script's batches.
+    simpler = hunks.parse_answer(
+        "for epoch in range(epochs):\n    optimizer.zero_grad()\n    loss = loss_fn(model(X_train), y_train)\n"
+        "    loss.backward()\n    optimizer.step()\n    with torch.no_grad():\n"
+        "        val_mse = loss_fn(model(X_val), y_val).item()\n"
+        "    print(f\"epoch {epoch + 1}/{epochs}: train loss {loss.item():.4f}, val mse {val_mse:.4f}\")\n", training)
+    [problem] = llm._dropped_training_lines(training, simpler)
+    assert "`for start in range(0, len(X_train), batch_size):`" in problem and "only add to it" in problem
+    wrapped = hunks.parse_answer("with mlflow.start_run():\n" + "".join(
+        f"    {line}\n" for line in training.code.splitlines()), training)
+    assert llm._dropped_training_lines(training, wrapped) == []
+    _, keras = _training_of("keras-regression")
+    callback = hunks.parse_answer(keras.code.replace("verbose=2)", "verbose=2, callbacks=[logger])"), keras)
+    assert llm._dropped_training_lines(keras, callback) == []
+
+
+def test_an_answer_that_does_not_train_goes_after_the_training_lines() -> None:
+    from mlops_lsp import hunks
+
+    module, training = _training_of("sklearn-tree-regression")
+    additions = hunks.parse_answer("with mlflow.start_run():\n    mlflow.sklearn.log_model(regressor, name='m')\n",
+                                   training)
+    placed = llm._after_training(additions, training, module)
+    assert placed.statements[:len(training.statements)] == training.statements
+    assert placed.statements[len(training.statements):] == additions.statements
+    rewritten = hunks.parse_answer("with mlflow.start_run():\n    regressor.fit(X_train, y_train)\n", training)
+    assert llm._after_training(rewritten, training, module) is rewritten
