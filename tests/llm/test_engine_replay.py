@@ -6,19 +6,16 @@ without a model: its repair answer is the real answer of ``svm-digits-mlflow-reg
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import libcst
-import pytest
 
 from mlops_lsp import core
 from mlops_lsp.actions import registry
 from mlops_lsp.options import Options
+from mlflow_store import run_with_store
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "tests" / "data" / "recorded"
@@ -254,15 +251,9 @@ def test_only_the_training_lines_are_rewritten_and_the_registered_model_loads(tm
     assert positions == sorted(positions) and all(adapted.count(line) == 1 for line in kept if "import" not in line)
     assert adapted.index("with mlflow.start_run():") > adapted.index("X_grid = np.arange(0.0, 5.0, 0.01)[:, np.newaxis]")
     # It runs, and the model is in the registry of a real MLflow store, and loads back.
-    (tmp_path / "train.py").write_text(result.source, encoding="utf-8")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "HOME": str(tmp_path)}
-    ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    assert ran.stdout.strip().splitlines()[-1].startswith("final test mse: ")
     read = ("import mlflow\nv = mlflow.MlflowClient().search_model_versions(\"name='dt_regressor'\")[0]\n"
             "m = mlflow.sklearn.load_model(f'models:/dt_regressor/{v.version}')\nprint(type(m).__name__)")
-    loaded = subprocess.run([sys.executable, "-c", read], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=600)
+    ran, loaded = run_with_store(result.source, tmp_path, read)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip().splitlines()[-1].startswith("final test mse: ")
     assert loaded.returncode == 0 and loaded.stdout.strip().splitlines()[-1] == "DecisionTreeRegressor", loaded.stderr[-2000:]

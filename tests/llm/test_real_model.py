@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from mlops_lsp import core
 from mlops_lsp.options import Options
+from mlflow_store import run_with_store
 
 GGUF = Path(os.environ.get("MLOPS_LSP_TEST_GGUF",
                            "/root/.cache/mlops-lsp/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
@@ -46,16 +45,11 @@ def test_qwen_adds_mlflow_tracking_to_a_short_script(gguf: Path, tmp_path: Path)
     assert result.tokens["completion"] > 0
     print(f"qwen tracking.mlflow: {seconds:.1f} s, tokens {result.tokens}")
     # The adapted script runs and its run is in a real MLflow store, with what it logged.
-    (tmp_path / "train.py").write_text(result.source, encoding="utf-8")
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "HOME": str(tmp_path)}
-    ran = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    assert ran.stdout.strip().splitlines()[-1].startswith("final mse: ")
     read = ("import json, mlflow\nruns = mlflow.search_runs(search_all_experiments=True, output_format='list')\n"
             "print(json.dumps([[len(r.data.params), len(r.data.metrics)] for r in runs]))")
-    logged = subprocess.run([sys.executable, "-c", read], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=600, check=True)
+    ran, logged = run_with_store(result.source, tmp_path, read)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip().splitlines()[-1].startswith("final mse: ")
+    assert logged.returncode == 0, logged.stderr[-2000:]
     runs = json.loads(logged.stdout.strip().splitlines()[-1])
     assert runs and any(params + metrics > 0 for params, metrics in runs), runs
